@@ -1,0 +1,1 @@
+"""gan_jax: train and evaluate GANs with JAX, Flax, optax, tfds and Orbax."""

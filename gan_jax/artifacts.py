@@ -1,0 +1,105 @@
+"""What a run leaves in its workdir besides checkpoints: image grids, the progress GIF, the loss log."""
+import csv
+import glob
+import math
+import os
+from typing import Dict, List
+
+import imageio.v2 as imageio
+import matplotlib
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+from PIL import Image
+
+LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec")
+
+
+def to_uint8(images) -> np.ndarray:
+  """[-1, 1] floats -> uint8 pixels."""
+  return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(images_uint8: np.ndarray, columns: int = 0, padding: int = 2) -> np.ndarray:
+  """(N, H, W, C) uint8 -> one (rows*H, columns*W, C) image with `padding` pixels between cells."""
+  n, h, w, c = images_uint8.shape
+  columns = columns or math.ceil(math.sqrt(n))
+  rows = math.ceil(n / columns)
+  grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
+  for i, image in enumerate(images_uint8):
+    top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+    grid[top:top + h, left:left + w] = image
+  return grid
+
+
+def save_grid(images_uint8: np.ndarray, path: str, columns: int = 0, scale: int = 2) -> None:
+  """Writes a PNG grid, upscaled `scale` times (nearest) so 32x32 images are visible."""
+  grid = image_grid(images_uint8, columns)
+  picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+  picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+  _atomic_write(path, picture.save, format="PNG")
+
+
+def save_progress_gif(samples_dir: str, path: str, seconds_per_frame: float = 0.3) -> int:
+  """Builds a GIF from the sample grids in step order; returns the number of frames."""
+  frames = [imageio.imread(f) for f in sorted(glob.glob(os.path.join(samples_dir, "step_*.png")))]
+  if frames:
+    _atomic_write(path, lambda p, **kw: imageio.mimsave(p, frames, **kw), format="GIF",
+                  duration=seconds_per_frame, loop=0)
+  return len(frames)
+
+
+class LossLog:
+  """losses.csv: one row per logged step. Rows after a resumed step are dropped (they are redone)."""
+
+  def __init__(self, path: str):
+    self.path = path
+
+  def rows(self) -> List[Dict[str, float]]:
+    if not os.path.exists(self.path):
+      return []
+    with open(self.path, newline="") as f:
+      return [{k: int(v) if k == "step" else float(v) for k, v in row.items()}
+              for row in csv.DictReader(f)]
+
+  def truncate_after(self, step: int) -> None:
+    rows = [r for r in self.rows() if r["step"] <= step]
+    self._write(rows, mode="w")
+
+  def append(self, rows: List[Dict[str, float]]) -> None:
+    self._write(rows, mode="a")
+
+  def _write(self, rows, mode):
+    new_file = mode == "w" or not os.path.exists(self.path)
+    with open(self.path, "w" if new_file else "a", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=LOSS_COLUMNS, extrasaction="ignore")
+      if new_file:
+        writer.writeheader()
+      writer.writerows(rows)
+
+  def plot(self, path: str) -> None:
+    """losses.png: D and G losses (top) and D's mean outputs on real and fake images (bottom)."""
+    rows = self.rows()
+    if not rows:
+      return
+    steps = [r["step"] for r in rows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    top.plot(steps, [r["d_loss"] for r in rows], label="D loss")
+    top.plot(steps, [r["g_loss"] for r in rows], label="G loss")
+    top.set_ylabel("loss")
+    top.legend()
+    bottom.plot(steps, [r["d_real"] for r in rows], label="D(x)")
+    bottom.plot(steps, [r["d_fake"] for r in rows], label="D(G(z))")
+    bottom.set_ylabel("mean D output")
+    bottom.set_xlabel("step")
+    bottom.legend()
+    fig.tight_layout()
+    _atomic_write(path, fig.savefig, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _atomic_write(path: str, writer, **kwargs) -> None:
+  """Writes through a temporary file so an interrupted run never leaves a half-written file."""
+  tmp = f"{path}.tmp"
+  writer(tmp, **kwargs)
+  os.replace(tmp, path)

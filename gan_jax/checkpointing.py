@@ -1,0 +1,78 @@
+"""Orbax checkpoints of the full training state, with fallback past a corrupt latest checkpoint."""
+import os
+import shutil
+from typing import Optional
+
+from absl import logging
+from flax import serialization
+import jax
+import orbax.checkpoint as ocp
+
+from gan_jax.errors import UserError
+from gan_jax.train import GANState
+
+
+class Checkpoints:
+  """`<workdir>/checkpoints/<step>/`: G, D, EMA, optimizer states, step and PRNG key.
+
+  The data position needs no field of its own: it is a function of the step (see parallel.py).
+  """
+
+  def __init__(self, workdir: str, keep: int):
+    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+  def latest_step(self) -> Optional[int]:
+    return self.manager.latest_step()
+
+  def save(self, state: GANState) -> None:
+    step = int(jax.device_get(state.step))
+    if step in self.manager.all_steps():
+      return
+    self.manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)))
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def restore_latest(self, template: GANState) -> Optional[GANState]:
+    """The newest readable checkpoint as a state shaped like `template`, or None if there is none.
+
+    A checkpoint that fails to load is moved to `checkpoints_corrupt/` (kept for inspection, never
+    deleted) and the previous one is tried.
+    """
+    target = serialization.to_state_dict(template)
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        restored = self.manager.restore(step, args=ocp.args.StandardRestore(target))
+        return serialization.from_state_dict(template, restored)
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax raises many types for damaged files (ValueError, OSError, tensorstore errors, ...).
+        quarantine = os.path.join(os.path.dirname(self.directory), "checkpoints_corrupt", str(step))
+        logging.warning("Checkpoint at step %d is unreadable (%s: %s); moved it to %s and trying the "
+                        "previous one.", step, type(e).__name__, str(e).splitlines()[0][:200], quarantine)
+        os.makedirs(os.path.dirname(quarantine), exist_ok=True)
+        shutil.move(os.path.join(self.directory, str(step)), quarantine)
+        self.manager.reload()
+    return None
+
+
+def export_models(workdir: str, state: GANState) -> str:
+  """Saves the final G and D variables alone, for sampling: `<workdir>/export/{generator,discriminator}`."""
+  export_dir = os.path.join(os.path.abspath(workdir), "export")
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.join(export_dir, "generator"),
+                    {"params": state.g_params, "batch_stats": state.g_batch_stats}, force=True)
+  checkpointer.save(os.path.join(export_dir, "discriminator"), {"params": state.d_params}, force=True)
+  checkpointer.wait_until_finished()
+  return export_dir
+
+
+def load_generator_variables(workdir: str, template: GANState):
+  """The exported generator variables of a finished run, shaped like `template`'s."""
+  path = os.path.join(os.path.abspath(workdir), "export", "generator")
+  if not os.path.isdir(path):
+    raise UserError(f"no exported generator in {path}; train the run to the end first, or use its "
+                    "checkpoints")
+  target = {"params": template.g_params, "batch_stats": template.g_batch_stats}
+  return ocp.StandardCheckpointer().restore(path, target)

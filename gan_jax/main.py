@@ -1,0 +1,84 @@
+"""Train a GAN: `python -m gan_jax.main --dataset=cifar10 [--config=experiments/dcgan.py] [--flags]`.
+
+Every field of the config can be set with `--config.<field>=value`; the common ones also have their own
+flag below. Running again with the same --workdir resumes the run.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+import experiments
+from gan_jax import trainer
+from gan_jax.errors import UserError
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(experiments.__file__), "dcgan.py"),
+    "Preset file: experiments/<name>.py.", lock_config=False)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Run directory. Default: checkpoints/<dataset>_<model>_<timestamp>. An existing "
+    "run directory is resumed.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first (multi-host runs; each host reads "
+    "its own shard of the data).")
+
+# Shortcuts for config fields: given on the command line, they override the preset.
+_FIELD_FLAGS = [
+    flags.DEFINE_string("dataset", None, "tfds dataset (cifar10, cifar100, mnist, fashion_mnist, "
+                        "svhn_cropped) or one made by `python -m gan_jax.import_images`."),
+    flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
+                        "~/tensorflow_datasets)."),
+    flags.DEFINE_integer("image_size", None, "Image size the models work at (smaller images are padded)."),
+    flags.DEFINE_string("model", None, "Architecture: dcgan."),
+    flags.DEFINE_integer("batch_size", None, "Global batch size, over all devices and hosts."),
+    flags.DEFINE_integer("num_epochs", None, "Epochs to train (ignored when --num_steps > 0)."),
+    flags.DEFINE_integer("num_steps", None, "Steps to train; > 0 overrides --num_epochs."),
+    flags.DEFINE_float("train_minutes", None, "Wall-clock budget in minutes; 0 = none. A checkpoint is "
+                       "saved when it runs out."),
+    flags.DEFINE_float("g_lr", None, "Generator Adam learning rate."),
+    flags.DEFINE_float("d_lr", None, "Discriminator Adam learning rate."),
+    flags.DEFINE_float("g_b1", None, "Generator Adam beta1."),
+    flags.DEFINE_float("g_b2", None, "Generator Adam beta2."),
+    flags.DEFINE_float("d_b1", None, "Discriminator Adam beta1."),
+    flags.DEFINE_float("d_b2", None, "Discriminator Adam beta2."),
+    flags.DEFINE_integer("latent_dim", None, "Size of the generator's input noise."),
+    flags.DEFINE_integer("seed", None, "Seed of initialisation, noise and data order."),
+    flags.DEFINE_integer("sample_every", None, "Steps between sample grids."),
+    flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints."),
+    flags.DEFINE_integer("log_every", None, "Steps between losses.csv rows / log lines."),
+    flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints to keep."),
+    flags.DEFINE_integer("steps_per_call", None, "Train steps fused into one compiled call."),
+    flags.DEFINE_integer("num_devices", None, "Local devices to use; 0 = all."),
+    flags.DEFINE_string("parallelism", None, "shard_map (jit over a device mesh) or pmap."),
+]
+
+
+def _config():
+  config = _CONFIG.value
+  for flag in _FIELD_FLAGS:
+    if flag.value is not None:
+      config[flag.name] = flag.value
+  return config
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  config = _config()
+  workdir = _WORKDIR.value or trainer.default_workdir(config)
+  logging.info("JAX %s, devices: %s, workdir: %s", jax.__version__, jax.devices(), workdir)
+  try:
+    summary = trainer.train_and_evaluate(config, workdir)
+  except UserError as e:
+    sys.exit(f"error: {e}")
+  logging.info("Done: %s", summary)
+
+
+if __name__ == "__main__":
+  app.run(main)

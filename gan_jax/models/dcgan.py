@@ -1,0 +1,71 @@
+"""DCGAN (Radford et al. 2016) as in the Keras notebooks: a transposed-conv generator and a strided-conv
+discriminator with LeakyReLU and Dropout and no normalisation."""
+import math
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_ACTIVATIONS = {"relu": nn.relu, "leaky_relu": lambda x: nn.leaky_relu(x, 0.2)}
+ACTIVATION_NAMES = tuple(_ACTIVATIONS)
+_KERNEL = (5, 5)
+
+
+def num_resolution_steps(image_size: int) -> int:
+  """Number of 2x up/down-sampling stages between 4x4 and `image_size` (8, 16, 32, 64, ...)."""
+  steps = int(round(math.log2(image_size / 4)))
+  if image_size < 8 or 4 * 2**steps != image_size:
+    raise ValueError(f"DCGAN needs a power-of-two image size >= 8, got {image_size}")
+  return steps
+
+
+class Generator(nn.Module):
+  """latent (B, D) -> images (B, image_size, image_size, channels) in [-1, 1]."""
+  image_size: int = 32
+  channels: int = 3
+  width: int = 64  # channels of the last hidden layer; doubled at each lower resolution
+  activation: str = "leaky_relu"
+  axis_name: Any = None  # device axes for cross-device BatchNorm statistics
+
+  @nn.compact
+  def __call__(self, z, *, train: bool):
+    act = _ACTIVATIONS[self.activation]
+    norm = lambda: nn.BatchNorm(use_running_average=not train, axis_name=self.axis_name)
+    steps = num_resolution_steps(self.image_size)
+    x = nn.Dense(4 * 4 * self.width * 2**(steps - 1), use_bias=False)(z)
+    x = act(norm()(x)).reshape(z.shape[0], 4, 4, -1)
+    for i in reversed(range(1, steps)):
+      x = nn.ConvTranspose(self.width * 2**(i - 1), _KERNEL, strides=(2, 2), use_bias=False)(x)
+      x = act(norm()(x))
+    x = nn.ConvTranspose(self.channels, _KERNEL, strides=(2, 2))(x)
+    return jnp.tanh(x)
+
+
+def example_dropout(x, rate: float, example_keys):
+  """Dropout whose mask for example i depends only on example_keys[i].
+
+  Unlike nn.Dropout (one key for the whole batch), the result does not depend on how a global batch is
+  split over devices, which keeps training identical across device counts.
+  """
+  keep = jax.vmap(lambda key: jax.random.bernoulli(key, 1.0 - rate, x.shape[1:]))(example_keys)
+  return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+class Discriminator(nn.Module):
+  """images (B, H, W, C) -> real/fake logits (B,)."""
+  width: int = 64  # channels of the first conv; doubled at each stride-2 conv
+  dropout_rate: float = 0.3
+
+  @nn.compact
+  def __call__(self, x, *, train: bool, example_keys: Optional[jax.Array] = None):
+    """`example_keys` (B, 2) gives each example its own dropout randomness; needed when training."""
+    use_dropout = train and self.dropout_rate > 0
+    if use_dropout and example_keys is None:
+      raise ValueError("Discriminator(train=True) needs example_keys for dropout")
+    for i in range(num_resolution_steps(x.shape[1])):
+      x = nn.leaky_relu(nn.Conv(self.width * 2**i, _KERNEL, strides=(2, 2))(x), 0.2)
+      if use_dropout:
+        layer_keys = jax.vmap(jax.random.fold_in, (0, None))(example_keys, i)
+        x = example_dropout(x, self.dropout_rate, layer_keys)
+    return nn.Dense(1)(x.reshape(x.shape[0], -1))[:, 0]

@@ -1,0 +1,139 @@
+"""Data parallelism over all devices (and hosts), with the dataset resident on the devices.
+
+Each host loads its own shard of the dataset once; every device keeps its host's shard and draws its part
+of the batch inside the compiled step, so training does no per-step host work. Two strategies run the
+same per-device program, with gradients and BatchNorm statistics averaged over all devices:
+- "shard_map": jit over a (hosts, devices) mesh; state replicated, data sharded by host.
+- "pmap": the classic per-device program; state and data copied along a leading device axis.
+"""
+import dataclasses
+import functools
+from typing import Callable
+
+import flax.jax_utils
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import numpy as np
+
+from gan_jax.train import GANState, train_step
+
+STRATEGIES = ("shard_map", "pmap")
+MESH_AXES = ("hosts", "devices")
+_PMAP_AXIS = "devices"
+_STEP_STREAM, _DATA_STREAM = 0, 1
+
+
+def axis_name(strategy: str):
+  """The axis name(s) a state must be created with to be trained under `strategy`."""
+  return MESH_AXES if strategy == "shard_map" else _PMAP_AXIS
+
+
+def step_key(base_key, step):
+  """The PRNG key of a train step: a function of the step alone, so resumed runs match."""
+  return jax.random.fold_in(jax.random.fold_in(base_key, _STEP_STREAM), step)
+
+
+def local_devices(num_devices: int = 0):
+  """The first `num_devices` devices of this host (0: all of them)."""
+  devices = jax.local_devices()
+  return devices[:num_devices] if num_devices else devices
+
+
+def to_model_range(images_uint8):
+  return images_uint8.astype(jnp.float32) / 127.5 - 1.0
+
+
+def sample_batch(images, labels, step, base_key, *, axis, local_batch, host_batch, devices_per_host):
+  """This device's share of step `step`'s batch from its host's shard (images uint8 (N, H, W, C)).
+
+  Each epoch visits the shard in a fresh random order that depends only on (key, epoch), so the data
+  position is a function of the step and is restored with it.
+  """
+  num_examples = images.shape[0]
+  steps_per_epoch = num_examples // host_batch
+  epoch, position = step // steps_per_epoch, step % steps_per_epoch
+  order = jax.random.permutation(
+      jax.random.fold_in(jax.random.fold_in(base_key, _DATA_STREAM), epoch), num_examples)
+  device_in_host = jax.lax.axis_index(axis) % devices_per_host
+  start = position * host_batch + device_in_host * local_batch
+  indices = jax.lax.dynamic_slice(order, (start,), (local_batch,))
+  return {"image": to_model_range(images[indices]), "label": labels[indices]}
+
+
+def _per_device_steps(state: GANState, images, labels, *, steps, local_batch, host_batch,
+                      devices_per_host, constant_batch):
+  """Runs `steps` train steps on this device's replica; returns the state and per-step metrics."""
+  fixed_batch = {"image": to_model_range(images[:local_batch]), "label": labels[:local_batch]}
+
+  def one_step(state, _):
+    if constant_batch:  # benchmark mode: the same batch every step, to measure what input costs
+      batch = fixed_batch
+    else:
+      batch = sample_batch(images, labels, state.step, state.key, axis=state.axis_name,
+                           local_batch=local_batch, host_batch=host_batch,
+                           devices_per_host=devices_per_host)
+    return train_step(state, batch, step_key(state.key, state.step))
+
+  return jax.lax.scan(one_step, state, None, length=steps)
+
+
+@dataclasses.dataclass
+class DataParallel:
+  """Places state and data on the devices and compiles the multi-step train function."""
+  strategy: str
+  devices: list  # this host's devices
+
+  def __post_init__(self):
+    if self.strategy not in STRATEGIES:
+      raise ValueError(f"unknown parallelism '{self.strategy}'; use one of {STRATEGIES}")
+    self.num_local = len(self.devices)
+    self.num_global = self.num_local * jax.process_count()
+    if self.strategy == "shard_map":
+      all_devices = [d for d in jax.devices() if d.process_index != jax.process_index()]
+      all_devices = sorted(all_devices + list(self.devices), key=lambda d: (d.process_index, d.id))
+      self.mesh = Mesh(np.array(all_devices).reshape(jax.process_count(), self.num_local), MESH_AXES)
+
+  @property
+  def axis_name(self):
+    return axis_name(self.strategy)
+
+  def put_state(self, state: GANState) -> GANState:
+    if self.strategy == "shard_map":
+      return jax.device_put(state, NamedSharding(self.mesh, P()))
+    return flax.jax_utils.replicate(state, self.devices)
+
+  def get_state(self, state: GANState) -> GANState:
+    """One copy of a placed state, usable outside the train function (sampling, checkpoints)."""
+    if self.strategy == "shard_map":
+      return state
+    return jax.tree.map(lambda x: x[0], state)
+
+  def put_data(self, images: np.ndarray, labels: np.ndarray):
+    """This host's shard of the dataset onto its devices (every device keeps the whole shard)."""
+    if self.strategy == "shard_map":
+      sharding = NamedSharding(self.mesh, P("hosts"))
+      return tuple(jax.make_array_from_process_local_data(sharding, x[None]) for x in (images, labels))
+    return flax.jax_utils.replicate((images, labels), self.devices)
+
+  def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:
+    """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated."""
+    local_batch = global_batch // self.num_global
+    per_device = functools.partial(
+        _per_device_steps, steps=steps, local_batch=local_batch,
+        host_batch=local_batch * self.num_local, devices_per_host=self.num_local,
+        constant_batch=constant_batch)
+    if self.strategy == "shard_map":
+      def on_host_shard(state, images, labels):
+        return per_device(state, images[0], labels[0])
+      # check_vma=False: replication of the outputs is guaranteed by the pmeans in train_step.
+      sharded = jax.shard_map(on_host_shard, mesh=self.mesh, in_specs=(P(), P("hosts"), P("hosts")),
+                              out_specs=(P(), P()), check_vma=False)
+      return jax.jit(sharded, donate_argnums=0)
+    pmapped = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices, donate_argnums=0)
+    return lambda state, images, labels: _first_metrics(pmapped(state, images, labels))
+
+
+def _first_metrics(outputs):
+  state, metrics = outputs
+  return state, jax.tree.map(lambda x: x[0], metrics)

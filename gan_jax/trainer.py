@@ -1,0 +1,210 @@
+"""The training loop: a run directory in, a trained GAN and the notebooks' artifacts out.
+
+<workdir>/config.json          the run's settings (checked when the run is resumed)
+<workdir>/checkpoints/<step>/  Orbax checkpoints of the full state; the run resumes from the newest
+<workdir>/samples/step_*.png   grids from fixed noise every sample_every steps and at the end
+<workdir>/real_samples.png     a 5x5 grid of training images
+<workdir>/progress.gif         the sample grids in order
+<workdir>/losses.csv, .png     step, epoch, D/G losses, D(x), D(G(z)), images/s
+<workdir>/export/              the final generator and discriminator variables alone
+"""
+import contextlib
+import datetime
+import errno
+import os
+import signal
+import time
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax import artifacts
+from gan_jax import checkpointing
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import parallel
+from gan_jax.errors import UserError
+from gan_jax.train import create_train_state
+
+_SAMPLE_STREAM = 2
+
+
+def default_workdir(config: ml_collections.ConfigDict, root: str = "checkpoints") -> str:
+  stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+  return os.path.join(root, f"{config.dataset}_{config.model}_{stamp}")
+
+
+def _prepare_workdir(workdir: str) -> None:
+  """Creates the workdir and proves it is writable before any work is done."""
+  probe = os.path.join(workdir, ".write_test")
+  try:
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise UserError(f"cannot write to workdir {workdir} ({e.strerror}); choose another --workdir or "
+                    "fix its permissions") from e
+
+
+class _StopRequest:
+  """Turns SIGINT/SIGTERM into a request to checkpoint and stop after the current call."""
+
+  def __init__(self):
+    self.signal_name = None
+
+  def __call__(self, signum, frame):
+    del frame
+    self.signal_name = signal.Signals(signum).name
+    logging.warning("%s received: saving a checkpoint, then stopping.", self.signal_name)
+
+  @contextlib.contextmanager
+  def installed(self):
+    signums = (signal.SIGINT, signal.SIGTERM)
+    try:
+      previous = {s: signal.signal(s, self) for s in signums}
+    except ValueError:  # not the main thread: signals stay with the caller
+      yield self
+      return
+    try:
+      yield self
+    finally:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
+def _write_errors_as_user_errors(workdir: str, last_checkpoint):
+  """Disk-full and permission errors while writing become one clear line."""
+
+  @contextlib.contextmanager
+  def guard():
+    try:
+      yield
+    except OSError as e:
+      if e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+        raise
+      raise UserError(f"writing to {workdir} failed ({e.strerror}); free space or fix permissions, then "
+                      f"run the same command to resume from step {last_checkpoint()}") from e
+
+  return guard()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) the run in `workdir`; returns a summary of the finished call."""
+  dp = parallel.DataParallel(config.parallelism, parallel.local_devices(config.num_devices))
+  if config.num_devices > len(jax.local_devices()):
+    raise UserError(f"--num_devices={config.num_devices} but this host has {len(jax.local_devices())} "
+                    "devices; use 0 for all of them")
+  config_lib.validate(config, dp.num_global)
+  is_chief = jax.process_index() == 0
+  _prepare_workdir(workdir)
+  config_path = os.path.join(workdir, "config.json")
+  if os.path.exists(config_path):
+    config_lib.check_resumable(config, config_path)
+  if is_chief:
+    config_lib.save(config, config_path)
+
+  dataset = data.load_images(config.dataset, config.split, config.data_dir or None,
+                             image_size=config.image_size, shard_index=jax.process_index(),
+                             shard_count=jax.process_count())
+  host_batch = config.batch_size // jax.process_count()
+  if host_batch > len(dataset):
+    raise UserError(f"--batch_size={config.batch_size} needs {host_batch} images per host but the "
+                    f"dataset shard has {len(dataset)}; lower --batch_size")
+  steps_per_epoch = len(dataset) // host_batch
+  total_steps = config.num_steps or config.num_epochs * steps_per_epoch
+  image_shape = dataset.images.shape[1:]
+
+  template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
+                                axis_name=dp.axis_name)
+  checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
+  state = checkpoints.restore_latest(template) or template
+  start_step = int(state.step)
+  loss_log = artifacts.LossLog(os.path.join(workdir, "losses.csv"))
+  if start_step:
+    logging.info("Resuming %s from step %d.", workdir, start_step)
+  if is_chief:
+    loss_log.truncate_after(start_step)  # rows past the checkpoint are about to be redone
+    real_path = os.path.join(workdir, "real_samples.png")
+    if not os.path.exists(real_path):
+      artifacts.save_grid(dataset.images[:25], real_path, columns=5)
+
+  fixed_noise = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_STREAM),
+                                  (config.num_samples, config.latent_dim))
+  generate = jax.jit(lambda s, z: s.generate(z))
+
+  def save_samples(host_state):
+    images = artifacts.to_uint8(generate(host_state, fixed_noise))  # every host joins the computation
+    if is_chief:
+      artifacts.save_grid(images, os.path.join(workdir, "samples", f"step_{int(host_state.step):07d}.png"))
+
+  state = dp.put_state(state)
+  images, labels = dp.put_data(dataset.images, dataset.labels)
+  train_functions = {}  # number of fused steps -> compiled function
+
+  def run_steps(state, steps):
+    if steps not in train_functions:
+      train_functions[steps] = dp.train_function(global_batch=config.batch_size, steps=steps)
+    return train_functions[steps](state, images, labels)
+
+  logging.info("Training %s on %s (%d images/host, %d steps/epoch) with %d devices (%s), steps %d -> %d.",
+               config.model, config.dataset, len(dataset), steps_per_epoch, dp.num_global,
+               config.parallelism, start_step, total_steps)
+  write_guard = _write_errors_as_user_errors(workdir, checkpoints.latest_step)
+  stop = _StopRequest()
+  step, pending, compile_seconds = start_step, [], None
+  start_time = last_log_time = time.time()
+  last_log_step = step
+  with stop.installed(), write_guard:
+    while step < total_steps:
+      steps = min(config.steps_per_call, total_steps - step)
+      call_start = time.time()
+      state, metrics = run_steps(state, steps)
+      step += steps
+      pending.append(metrics)
+      if compile_seconds is None:
+        jax.block_until_ready(metrics)
+        compile_seconds = time.time() - call_start
+        logging.info("First call (compile + %d steps): %.1f s", steps, compile_seconds)
+      finished = step >= total_steps
+      out_of_time = config.train_minutes and time.time() - start_time > config.train_minutes * 60
+      stopping = finished or out_of_time or stop.signal_name is not None
+      if step % config.log_every == 0 or stopping:
+        means = {k: float(np.mean(np.concatenate([np.asarray(m[k]) for m in pending])))
+                 for k in pending[0]}
+        now = time.time()
+        images_per_sec = (step - last_log_step) * config.batch_size / max(now - last_log_time, 1e-9)
+        row = dict(step=step, epoch=step / steps_per_epoch, images_per_sec=images_per_sec, **means)
+        if is_chief:
+          loss_log.append([row])
+        steps_per_sec = images_per_sec / config.batch_size
+        eta = datetime.timedelta(seconds=int((total_steps - step) / steps_per_sec)) if steps_per_sec else "?"
+        logging.info("step %d/%d epoch %.2f | d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f | "
+                     "%.0f img/s | ETA %s", step, total_steps, row["epoch"], means["d_loss"],
+                     means["g_loss"], means["d_real"], means["d_fake"], images_per_sec, eta)
+        pending, last_log_time, last_log_step = [], now, step
+      if step % config.sample_every == 0 or stopping:
+        save_samples(dp.get_state(state))
+      if step % config.checkpoint_every == 0 or stopping:
+        checkpoints.save(dp.get_state(state))
+      if stopping:
+        break
+    checkpoints.wait()
+    final_state = dp.get_state(state)
+    if step > start_step or not os.path.exists(os.path.join(workdir, "progress.gif")):
+      save_samples(final_state)
+      if is_chief:
+        artifacts.save_progress_gif(os.path.join(workdir, "samples"), os.path.join(workdir, "progress.gif"))
+        loss_log.plot(os.path.join(workdir, "losses.png"))
+    if step >= total_steps:
+      checkpointing.export_models(workdir, final_state)
+
+  if stop.signal_name:
+    logging.warning("Stopped by %s at step %d; run the same command to resume.", stop.signal_name, step)
+  elif step < total_steps:
+    logging.info("Time budget of %.1f minutes used at step %d; run the same command to continue.",
+                 config.train_minutes, step)
+  return {"step": step, "total_steps": total_steps, "compile_seconds": compile_seconds,
+          "stopped_by": stop.signal_name, "workdir": workdir}

@@ -1,0 +1,31 @@
+"""gan_jax: GAN training and evaluation in JAX/Flax."""
+import setuptools
+
+setuptools.setup(
+    name="gan_jax",
+    version="0.1.0",
+    description="JAX/Flax research codebase for training and evaluating GANs.",
+    packages=setuptools.find_packages(include=["gan_jax", "gan_jax.*", "experiments"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.10",
+        "flax>=0.10",
+        "optax>=0.2",
+        "orbax-checkpoint>=0.11",
+        "tensorflow-datasets>=4.9.7",
+        "array_record",
+        "importlib_resources",
+        "ml_collections",
+        "absl-py",
+        "matplotlib",
+        "imageio",
+        "pillow",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest"],
+        # Only needed to prepare tfds's own datasets (cifar10, mnist, ...) from the internet.
+        "tf": ["tensorflow-cpu"],
+        "cuda": ["jax[cuda12]>=0.10"],
+    },
+)
