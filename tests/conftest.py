@@ -1,0 +1,66 @@
+"""Shared test setup: a persistent XLA compilation cache (tests compile the same tiny models many times,
+also in subprocesses) and tiny configs."""
+import os
+import sys
+import tempfile
+
+_CACHE = os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+from PIL import Image  # pylint: disable=g-import-not-at-top
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# Command-line overrides that make any run tiny.
+TINY_FLAGS = ["--config.g_width=8", "--config.d_width=8", "--latent_dim=16", "--steps_per_call=5",
+              "--log_every=5", "--sample_every=5", "--checkpoint_every=5", "--config.num_samples=16"]
+
+
+def tiny_config(**overrides):
+  from experiments import dcgan  # pylint: disable=g-import-not-at-top
+  config = dcgan.get_config()
+  config.update(dict(g_width=8, d_width=8, latent_dim=16, batch_size=16, num_steps=10,
+                     steps_per_call=5, log_every=5, sample_every=5, checkpoint_every=5,
+                     num_samples=16))
+  config.update(overrides)
+  return config
+
+
+def write_image_folder(root, classes=("cat", "dog"), per_class=6, size=32, seed=0, mode="RGB"):
+  """Random PNG images in root/<class>/; returns {path: pixels}."""
+  rng = np.random.RandomState(seed)
+  written = {}
+  for name in classes:
+    os.makedirs(os.path.join(root, name), exist_ok=True)
+    for i in range(per_class):
+      shape = (size, size) if mode == "L" else (size, size, 3)
+      pixels = rng.randint(0, 256, shape).astype(np.uint8)
+      path = os.path.join(root, name, f"{i}.png")
+      Image.fromarray(pixels).save(path)
+      written[path] = pixels
+  return written
+
+
+@pytest.fixture(scope="session")
+def image_dataset(tmp_path_factory):
+  """A prepared tfds dataset 'tiny_pics' (12 RGB 32x32 images, 2 classes): (data_dir, name)."""
+  from gan_jax import import_images  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("pics")
+  write_image_folder(str(root / "src"))
+  data_dir = str(root / "tfds")
+  import_images.import_images(str(root / "src"), "tiny_pics", data_dir)
+  return data_dir, "tiny_pics"
+
+
+def run_cli(module, *args, env=None, timeout=300):
+  """Runs `python -m module args` from the repo; returns the CompletedProcess."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  full_env = dict(os.environ, **(env or {}))
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=full_env,
+                        capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,81 @@
+"""`python -m gan_jax.main` as a user runs it: one clear error line for bad input, nothing lost."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, TINY_FLAGS, run_cli
+
+
+def _error_line(result):
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert lines[-1].startswith("error: "), result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+  return lines[-1]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch_size=-3"], "--batch_size=-3 must be a positive integer"),
+    (["--batch_size=abc"], "invalid literal"),
+    (["--config.no_such_field=1"], "the config has no field"),
+    (["--g_lr=0"], "--g_lr=0.0 must be > 0"),
+    (["--g_b1=1.5"], "must be in [0, 1)"),
+    (["--num_steps=0", "--num_epochs=0"], "set --num_steps or --num_epochs"),
+    (["--log_every=7"], "must be a multiple of --steps_per_call"),
+    (["--model=vit"], "--model=vit is unknown"),
+    (["--dataset=no_such_data"], "unknown dataset 'no_such_data'"),
+    (["--dataset=cifar10"], "is not prepared as array_record"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, flags, message):
+  start = time.time()
+  result = run_cli("gan_jax.main", f"--workdir={tmp_path / 'run'}", f"--data_dir={tmp_path / 'tfds'}",
+                   *flags)
+  assert message in _error_line(result)
+  assert time.time() - start < 60  # never waits on a download
+  assert not os.path.exists(tmp_path / "tfds" / "downloads" / "extracted" / "cifar10")
+
+
+def test_batch_not_divisible_by_devices(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
+                   f"--workdir={tmp_path / 'run'}", "--batch_size=6",
+                   env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  assert "not divisible by the 4 devices" in _error_line(result)
+
+
+def test_unwritable_workdir(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
+                   f"--workdir={blocker / 'run'}")
+  assert "cannot write to workdir" in _error_line(result)
+  assert blocker.read_text() == "not a directory"
+
+
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  workdir = tmp_path / "run"
+  args = [sys.executable, "-m", "gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
+          f"--workdir={workdir}", "--batch_size=4", "--num_steps=100000", "--checkpoint_every=50000",
+          "--sample_every=50000", *TINY_FLAGS[:-3]]
+  process = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
+  for line in process.stderr:  # wait until training runs
+    if "First call" in line:
+      break
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr[-2000:]
+  assert "Stopped by SIGTERM" in stderr
+  saved = [int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()]
+  assert len(saved) == 1 and saved[0] >= 5
+  # The same command continues from there (here to a nearer end).
+  result = run_cli("gan_jax.main", *[a for a in args[3:] if not a.startswith("--num_steps")],
+                   f"--num_steps={saved[0] + 5}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f"Resuming {workdir} from step {saved[0]}" in result.stderr
+  assert os.path.exists(workdir / "export" / "generator")
