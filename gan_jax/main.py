@@ -3,6 +3,7 @@
 Every field of the config can be set with `--config.<field>=value`; the common ones also have their own
 flag below. Running again with the same --workdir resumes the run.
 """
+import logging as std_logging
 import os
 import sys
 
@@ -16,9 +17,13 @@ import experiments
 from gan_jax import trainer
 from gan_jax.errors import UserError
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(experiments.__file__), "dcgan.py"),
-    "Preset file: experiments/<name>.py.", lock_config=False)
+try:
+  # ml_collections applies --config.<field> overrides while defining the flag, from sys.argv.
+  _CONFIG = config_flags.DEFINE_config_file(
+      "config", os.path.join(os.path.dirname(experiments.__file__), "dcgan.py"),
+      "Preset file: experiments/<name>.py.", lock_config=False)
+except (AttributeError, KeyError) as e:
+  sys.exit(f"error: the config has no field {e}; see experiments/dcgan.py for the fields")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory. Default: checkpoints/<dataset>_<model>_<timestamp>. An existing "
     "run directory is resumed.")
@@ -65,9 +70,30 @@ def _config():
   return config
 
 
+def parse_flags(argv):
+  """absl's parser, with bad flags reported in one line instead of a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"error: {e}; see --help")
+  except (AttributeError, KeyError) as e:  # an unknown --config.<field> of a --config file
+    sys.exit(f"error: the config has no field {e}; see the preset file for the fields")
+  except (ValueError, TypeError) as e:  # a --config.<field> value of the wrong type
+    sys.exit(f"error: bad --config override ({e})")
+
+
+class _QuietLibraries(std_logging.Filter):
+  """Keeps Orbax's and tfds's routine INFO lines out of the training log."""
+
+  def filter(self, record):
+    return record.levelno >= std_logging.WARNING or not any(
+        f"{os.sep}{lib}{os.sep}" in record.pathname for lib in ("orbax", "tensorflow_datasets"))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   config = _config()
@@ -81,4 +107,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -46,17 +46,22 @@ class GANState:
 def create_train_state(config, key, image_shape, axis_name=None) -> GANState:
   """Initialises G, D and their Adam optimizers for images of `image_shape` (H, W, C)."""
   generator, discriminator = models.build(config, image_shape, axis_name=axis_name)
-  init_key, g_key, d_key = jax.random.split(key, 3)
-  g_vars = generator.init(g_key, jnp.zeros((1, config.latent_dim)), train=False)
-  d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape)), train=False)
   g_tx = optax.adam(config.g_lr, b1=config.g_b1, b2=config.g_b2)
   d_tx = optax.adam(config.d_lr, b1=config.d_b1, b2=config.d_b2)
-  return GANState(
-      step=jnp.zeros((), jnp.int32), key=init_key,
-      g_params=g_vars["params"], g_batch_stats=g_vars["batch_stats"], d_params=d_vars["params"],
-      g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
-      generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      latent_dim=config.latent_dim, axis_name=axis_name)
+
+  @jax.jit  # one compilation instead of hundreds of eager ops (seconds on CPU)
+  def initial_state(key):
+    init_key, g_key, d_key = jax.random.split(key, 3)
+    g_vars = generator.init(g_key, jnp.zeros((1, config.latent_dim)), train=False)
+    d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape)), train=False)
+    return GANState(
+        step=jnp.zeros((), jnp.int32), key=init_key,
+        g_params=g_vars["params"], g_batch_stats=g_vars["batch_stats"], d_params=d_vars["params"],
+        g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
+        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+        latent_dim=config.latent_dim, axis_name=axis_name)
+
+  return initial_state(key)
 
 
 def _device_mean(tree, axis_name):
