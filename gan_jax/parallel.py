@@ -44,38 +44,45 @@ def to_model_range(images_uint8):
   return images_uint8.astype(jnp.float32) / 127.5 - 1.0
 
 
-def sample_batch(images, labels, step, base_key, *, axis, local_batch, host_batch, devices_per_host):
-  """This device's share of step `step`'s batch from its host's shard (images uint8 (N, H, W, C)).
-
-  Each epoch visits the shard in a fresh random order that depends only on (key, epoch), so the data
-  position is a function of the step and is restored with it.
-  """
-  num_examples = images.shape[0]
-  steps_per_epoch = num_examples // host_batch
-  epoch, position = step // steps_per_epoch, step % steps_per_epoch
-  order = jax.random.permutation(
+def epoch_order(base_key, epoch, num_examples):
+  """The order in which epoch `epoch` visits the host's shard: a function of (key, epoch) alone, so the
+  data position is restored with the step."""
+  return jax.random.permutation(
       jax.random.fold_in(jax.random.fold_in(base_key, _DATA_STREAM), epoch), num_examples)
-  device_in_host = jax.lax.axis_index(axis) % devices_per_host
-  start = position * host_batch + device_in_host * local_batch
-  indices = jax.lax.dynamic_slice(order, (start,), (local_batch,))
-  return {"image": to_model_range(images[indices]), "label": labels[indices]}
 
 
 def _per_device_steps(state: GANState, images, labels, *, steps, local_batch, host_batch,
                       devices_per_host, constant_batch):
-  """Runs `steps` train steps on this device's replica; returns the state and per-step metrics."""
-  fixed_batch = {"image": to_model_range(images[:local_batch]), "label": labels[:local_batch]}
+  """Runs `steps` train steps on this device's replica; returns the state and per-step metrics.
 
-  def one_step(state, _):
+  images: this host's shard, uint8 (N, H, W, C). The epoch's order is computed once per call and again
+  only when an epoch starts, not at every step.
+  """
+  num_examples = images.shape[0]
+  steps_per_epoch = num_examples // host_batch
+  device_in_host = jax.lax.axis_index(state.axis_name) % devices_per_host
+
+  def batch_at(step, order):
     if constant_batch:  # benchmark mode: the same batch every step, to measure what input costs
-      batch = fixed_batch
+      indices = jnp.arange(local_batch)
     else:
-      batch = sample_batch(images, labels, state.step, state.key, axis=state.axis_name,
-                           local_batch=local_batch, host_batch=host_batch,
-                           devices_per_host=devices_per_host)
-    return train_step(state, batch, step_key(state.key, state.step))
+      start = (step % steps_per_epoch) * host_batch + device_in_host * local_batch
+      indices = jax.lax.dynamic_slice(order, (start,), (local_batch,))
+    return {"image": to_model_range(images[indices]), "label": labels[indices]}
 
-  return jax.lax.scan(one_step, state, None, length=steps)
+  def one_step(carry, _):
+    state, order = carry
+    if not constant_batch:
+      order = jax.lax.cond(state.step % steps_per_epoch == 0,
+                           lambda: epoch_order(state.key, state.step // steps_per_epoch, num_examples),
+                           lambda: order)
+    state, metrics = train_step(state, batch_at(state.step, order), step_key(state.key, state.step))
+    return (state, order), metrics
+
+  order = (jnp.arange(num_examples) if constant_batch else
+           epoch_order(state.key, state.step // steps_per_epoch, num_examples))
+  (state, _), metrics = jax.lax.scan(one_step, (state, order), None, length=steps)
+  return state, metrics
 
 
 @dataclasses.dataclass

@@ -75,20 +75,16 @@ class _StopRequest:
         signal.signal(s, handler)
 
 
-def _write_errors_as_user_errors(workdir: str, last_checkpoint):
+@contextlib.contextmanager
+def _write_errors_as_user_errors(workdir: str):
   """Disk-full and permission errors while writing become one clear line."""
-
-  @contextlib.contextmanager
-  def guard():
-    try:
-      yield
-    except OSError as e:
-      if e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
-        raise
-      raise UserError(f"writing to {workdir} failed ({e.strerror}); free space or fix permissions, then "
-                      f"run the same command to resume from step {last_checkpoint()}") from e
-
-  return guard()
+  try:
+    yield
+  except OSError as e:
+    if e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+      raise
+    raise UserError(f"writing to {workdir} failed ({e.strerror}: {e.filename or ''}); free space or fix "
+                    "permissions, then run the same command to resume from the last checkpoint") from e
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -98,17 +94,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     raise UserError(f"--num_devices={config.num_devices} but this host has {len(jax.local_devices())} "
                     "devices; use 0 for all of them")
   config_lib.validate(config, dp.num_global)
-  is_chief = jax.process_index() == 0
-  _prepare_workdir(workdir)
   config_path = os.path.join(workdir, "config.json")
   if os.path.exists(config_path):
     config_lib.check_resumable(config, config_path)
-  if is_chief:
-    config_lib.save(config, config_path)
-
   dataset = data.load_images(config.dataset, config.split, config.data_dir or None,
                              image_size=config.image_size, shard_index=jax.process_index(),
                              shard_count=jax.process_count())
+  _prepare_workdir(workdir)
+  with _write_errors_as_user_errors(workdir):
+    if jax.process_index() == 0:
+      config_lib.save(config, config_path)
+    return _train(config, workdir, dp, dataset)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataParallel,
+           dataset: data.ImageDataset) -> dict:
+  is_chief = jax.process_index() == 0
   host_batch = config.batch_size // jax.process_count()
   if host_batch > len(dataset):
     raise UserError(f"--batch_size={config.batch_size} needs {host_batch} images per host but the "
@@ -152,12 +153,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   logging.info("Training %s on %s (%d images/host, %d steps/epoch) with %d devices (%s), steps %d -> %d.",
                config.model, config.dataset, len(dataset), steps_per_epoch, dp.num_global,
                config.parallelism, start_step, total_steps)
-  write_guard = _write_errors_as_user_errors(workdir, checkpoints.latest_step)
   stop = _StopRequest()
   step, pending, compile_seconds = start_step, [], None
   start_time = last_log_time = time.time()
   last_log_step = step
-  with stop.installed(), write_guard:
+  with stop.installed():
     while step < total_steps:
       steps = min(config.steps_per_call, total_steps - step)
       call_start = time.time()

@@ -1,5 +1,6 @@
 """End to end under tfds's mock data: artifacts, exact resume, corrupt checkpoints."""
 import csv
+import errno
 import math
 import os
 import shutil
@@ -12,6 +13,7 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+from gan_jax import artifacts
 from gan_jax import trainer
 from gan_jax.errors import UserError
 from conftest import tiny_config
@@ -95,3 +97,22 @@ def test_workdir_with_other_settings_is_refused(runs, tmp_path):
   with pytest.raises(UserError, match="batch_size: 16 in the workdir, 32 now"):
     _train(workdir, num_steps=30, batch_size=32)
   assert sorted(os.listdir(workdir / "checkpoints")) == before
+
+
+def test_full_disk_is_one_clear_error_and_keeps_checkpoints(runs, tmp_path, monkeypatch):
+  workdir = tmp_path / "run"
+  shutil.copytree(runs[0], workdir)
+
+  def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", str(workdir / "losses.csv"))
+
+  monkeypatch.setattr(artifacts.LossLog, "append", disk_full)
+  with pytest.raises(UserError, match="No space left on device.*resume from the last checkpoint"):
+    _train(workdir, num_steps=30)
+  assert "20" in os.listdir(workdir / "checkpoints")
+
+
+def test_unknown_dataset_writes_nothing(tmp_path):
+  with pytest.raises(UserError, match="unknown dataset"):
+    trainer.train_and_evaluate(tiny_config(dataset="no_such_dataset"), str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
