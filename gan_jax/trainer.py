@@ -192,14 +192,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
       if stopping:
         break
     checkpoints.wait()
-    final_state = dp.get_state(state)
-    if step > start_step or not os.path.exists(os.path.join(workdir, "progress.gif")):
-      save_samples(final_state)
-      if is_chief:
-        artifacts.save_progress_gif(os.path.join(workdir, "samples"), os.path.join(workdir, "progress.gif"))
-        loss_log.plot(os.path.join(workdir, "losses.png"))
+    if is_chief and step > start_step:
+      artifacts.save_progress_gif(os.path.join(workdir, "samples"), os.path.join(workdir, "progress.gif"))
+      loss_log.plot(os.path.join(workdir, "losses.png"))
     if step >= total_steps:
-      checkpointing.export_models(workdir, final_state)
+      checkpointing.export_models(workdir, dp.get_state(state))
 
   if stop.signal_name:
     logging.warning("Stopped by %s at step %d; run the same command to resume.", stop.signal_name, step)
