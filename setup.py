@@ -21,6 +21,7 @@ setuptools.setup(
         "imageio",
         "pillow",
         "numpy",
+        "scipy",
     ],
     extras_require={
         "test": ["pytest"],

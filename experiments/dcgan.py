@@ -43,4 +43,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3
   config.num_samples = 64  # images in each sample grid (fixed noise)
   config.train_minutes = 0.0  # wall-clock budget; 0 = none
+  # FID during training (needs the Inception weights, see README.md): every eval_every steps (0 = never)
+  # on eval_samples generated images; the best checkpoint by FID is kept in <workdir>/best/.
+  config.eval_every = 0
+  config.eval_samples = 10000
   return config

@@ -35,6 +35,14 @@ class Checkpoints:
   def wait(self) -> None:
     self.manager.wait_until_finished()
 
+  def restore(self, step: int, template: GANState) -> Optional[GANState]:
+    """The checkpoint of `step` shaped like `template`, or None if there is none."""
+    if step not in self.manager.all_steps():
+      return None
+    restored = self.manager.restore(step, args=ocp.args.StandardRestore(
+        serialization.to_state_dict(template)))
+    return serialization.from_state_dict(template, restored)
+
   def restore_latest(self, template: GANState) -> Optional[GANState]:
     """The newest readable checkpoint as a state shaped like `template`, or None if there is none.
 

@@ -13,7 +13,8 @@ from gan_jax.models import dcgan
 # Fields that may change when a run is resumed: they do not change what is trained.
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "num_epochs", "train_minutes", "log_every", "sample_every", "checkpoint_every",
-    "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir"})
+    "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir", "eval_every",
+    "eval_samples"})
 
 
 def _require(condition: bool, message: str) -> None:
@@ -36,7 +37,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for name in ("batch_size", "latent_dim", "g_width", "d_width", "steps_per_call", "log_every",
                "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
     _require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
-  for name in ("num_steps", "num_epochs", "num_devices", "train_minutes"):
+  for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every"):
     _require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
   _require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
   for name in ("g_lr", "d_lr"):
@@ -47,7 +48,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(config.batch_size % num_devices == 0,
            f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
            f"multiple of {num_devices} or set --num_devices")
-  for name in ("log_every", "sample_every", "checkpoint_every"):
+  _require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
+  for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):
     _require(config[name] % config.steps_per_call == 0,
              f"--{name}={config[name]} must be a multiple of --steps_per_call={config.steps_per_call}")
 

@@ -127,26 +127,30 @@ def import_images(src: str, name: str, data_dir: Optional[str] = None, image_siz
   return builder.data_dir
 
 
-_SRC = flags.DEFINE_string("src", None, "Folder of class subfolders of images (or train/ and test/).")
-_NAME = flags.DEFINE_string("name", None, "Dataset name to train with: --dataset=<name>.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
-                                "~/tensorflow_datasets).")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 0, "Crop and resize to this square size; 0 keeps the "
-                                   "size of square images.")
-_CHANNELS = flags.DEFINE_integer("channels", 3, "3 for RGB, 1 for grayscale.")
+def _define_flags() -> None:
+  """The command line's flags; defined only when run as a program, so importing this module is free."""
+  flags.DEFINE_string("src", None, "Folder of class subfolders of images (or train/ and test/).")
+  flags.DEFINE_string("name", None, "Dataset name to train with: --dataset=<name>.")
+  flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
+                      "~/tensorflow_datasets).")
+  flags.DEFINE_integer("image_size", 0, "Crop and resize to this square size; 0 keeps the size of "
+                       "square images.")
+  flags.DEFINE_integer("channels", 3, "3 for RGB, 1 for grayscale.")
 
 
 def main(argv):
   del argv
-  if not _SRC.value or not _NAME.value:
+  args = flags.FLAGS
+  if not args.src or not args.name:
     sys.exit("error: --src and --name are required, e.g. --src=photos/ --name=my_photos")
   try:
-    path = import_images(_SRC.value, _NAME.value, _DATA_DIR.value, _IMAGE_SIZE.value, _CHANNELS.value)
+    path = import_images(args.src, args.name, args.data_dir, args.image_size, args.channels)
   except UserError as e:
     sys.exit(f"error: {e}")
-  print(f"Prepared {path}; train with: python -m gan_jax.main --dataset={_NAME.value}"
-        + (f" --data_dir={_DATA_DIR.value}" if _DATA_DIR.value else ""))
+  print(f"Prepared {path}; train with: python -m gan_jax.main --dataset={args.name}"
+        + (f" --data_dir={args.data_dir}" if args.data_dir else ""))
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

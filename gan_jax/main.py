@@ -56,6 +56,9 @@ _FIELD_FLAGS = [
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints."),
     flags.DEFINE_integer("log_every", None, "Steps between losses.csv rows / log lines."),
     flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints to keep."),
+    flags.DEFINE_integer("eval_every", None, "Steps between FID evaluations (0 = none); the best "
+                         "checkpoint by FID is kept in <workdir>/best."),
+    flags.DEFINE_integer("eval_samples", None, "Generated images per FID evaluation."),
     flags.DEFINE_integer("steps_per_call", None, "Train steps fused into one compiled call."),
     flags.DEFINE_integer("num_devices", None, "Local devices to use; 0 = all."),
     flags.DEFINE_string("parallelism", None, "shard_map (jit over a device mesh) or pmap."),

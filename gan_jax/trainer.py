@@ -7,6 +7,7 @@
 <workdir>/progress.gif         the sample grids in order
 <workdir>/losses.csv, .png     step, epoch, D/G losses, D(x), D(G(z)), images/s
 <workdir>/export/              the final generator and discriminator variables alone
+<workdir>/metrics.json, best/  with --eval_every: FID per evaluated step, and the best checkpoint by FID
 """
 import contextlib
 import datetime
@@ -16,14 +17,18 @@ import signal
 import time
 
 from absl import logging
+from flax import serialization
 import jax
 import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 
 from gan_jax import artifacts
 from gan_jax import checkpointing
 from gan_jax import config as config_lib
 from gan_jax import data
+from gan_jax import evaluate
+from gan_jax import metrics
 from gan_jax import parallel
 from gan_jax.errors import UserError
 from gan_jax.train import create_train_state
@@ -87,6 +92,43 @@ def _write_errors_as_user_errors(workdir: str):
                     "permissions, then run the same command to resume from the last checkpoint") from e
 
 
+class _FidDuringTraining:
+  """FID of the generator on `eval_samples` images, recorded in metrics.json; keeps the best checkpoint.
+
+  The Inception network and the reference statistics are loaded before training starts, so a missing
+  weights file stops the run at once rather than at the first evaluation.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    self.config, self.workdir = config, workdir
+    # The last batch is padded to a full one: no batch larger than the evaluation itself.
+    self.batch_size = min(metrics.inception.DEFAULT_BATCH_SIZE, config.eval_samples)
+    self.inception = metrics.load_inception()
+    self.reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
+                                                  image_size=config.image_size,
+                                                  inception=self.inception, batch_size=self.batch_size)
+    self.best = ocp.CheckpointManager(
+        os.path.join(os.path.abspath(workdir), "best"),
+        options=ocp.CheckpointManagerOptions(max_to_keep=1, best_fn=lambda m: m["fid"],
+                                             best_mode="min", create=True))
+
+  def __call__(self, state):
+    images = evaluate.generated_images(state, self.config.eval_samples, batch_size=self.batch_size)
+    scores = metrics.evaluate_images(images, self.reference, self.inception, metrics=("fid",),
+                                     batch_size=self.batch_size)
+    step = int(state.step)
+    evaluate.record_metrics(self.workdir, {"step": step, "num_samples": self.config.eval_samples,
+                                           "protocol": metrics.PROTOCOL,
+                                           "reference": self.reference.description, **scores})
+    logging.info("step %d: FID %.2f on %d samples", step, scores["fid"], self.config.eval_samples)
+    if step not in self.best.all_steps():
+      self.best.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)),
+                     metrics={"fid": float(scores["fid"])})
+
+  def wait(self):
+    self.best.wait_until_finished()
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns a summary of the finished call."""
   dp = parallel.DataParallel(config.parallelism, parallel.local_devices(config.num_devices))
@@ -118,6 +160,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
   image_shape = dataset.images.shape[1:]
 
+  fid_during_training = _FidDuringTraining(config, workdir) if config.eval_every else None
   template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
                                 axis_name=dp.axis_name)
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
@@ -189,9 +232,13 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         save_samples(dp.get_state(state))
       if step % config.checkpoint_every == 0 or stopping:
         checkpoints.save(dp.get_state(state))
+      if fid_during_training and step % config.eval_every == 0:
+        fid_during_training(dp.get_state(state))
       if stopping:
         break
     checkpoints.wait()
+    if fid_during_training:
+      fid_during_training.wait()
     if is_chief and step > start_step:
       artifacts.save_progress_gif(os.path.join(workdir, "samples"), os.path.join(workdir, "progress.gif"))
       loss_log.plot(os.path.join(workdir, "losses.png"))

@@ -1,5 +1,5 @@
 """Shared test setup: a persistent XLA compilation cache (tests compile the same tiny models many times,
-also in subprocesses) and tiny configs."""
+also in subprocesses), a fresh metrics cache, tiny configs and image folders."""
 import os
 import sys
 import tempfile
@@ -9,6 +9,9 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Converted Inception weights and reference statistics go to a fresh cache: no stale statistics of an
+# earlier run's (mock) data. The weights themselves come from $GAN_JAX_INCEPTION_WEIGHTS (README.md).
+os.environ["GAN_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gan_jax_test_cache_")
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 from PIL import Image  # pylint: disable=g-import-not-at-top

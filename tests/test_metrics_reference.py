@@ -1,0 +1,78 @@
+"""Reference statistics: computed once per dataset split and protocol, then read from the cache."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import metrics
+from gan_jax.errors import UserError
+
+
+class _CountingFeatures:
+  """Stands in for the Inception network: cheap features that depend on every pixel."""
+
+  def __init__(self):
+    self.images_seen = 0
+
+  def features(self, images, batch_size):
+    del batch_size
+    self.images_seen += len(images)
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    projection = np.random.RandomState(0).normal(size=(flat.shape[1], 16))
+    return flat @ projection / flat.shape[1]
+
+
+def test_statistics_are_computed_once_and_round_trip(tmp_path):
+  extractor = _CountingFeatures()
+  with tfds.testing.mock_data(num_examples=12):
+    first = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
+    images = tfds.data_source("cifar10", split="train")
+    pixels = np.stack([np.asarray(images[i]["image"]) for i in range(12)])
+    again = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
+  assert extractor.images_seen == 12
+  expected = extractor.features(pixels, None)
+  np.testing.assert_allclose(first.mu, expected.mean(0))
+  np.testing.assert_allclose(first.sigma, np.cov(expected, rowvar=False))
+  for field in ("mu", "sigma", "features"):
+    np.testing.assert_array_equal(getattr(again, field), getattr(first, field))
+  assert again.dataset_size == 12 and "cifar10[train] 12 images" in again.description
+  [cached] = os.listdir(tmp_path / "reference_stats")
+  assert cached == f"cifar10_train_all_{metrics.PROTOCOL}.npz"
+
+
+def test_subsets_sizes_and_splits_have_their_own_files(tmp_path):
+  extractor = _CountingFeatures()
+  with tfds.testing.mock_data(num_examples=12):
+    subset = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), num_samples=5,
+                                          image_size=36, inception=extractor)
+    test_split = metrics.reference_statistics("cifar10", "test", cache_dir=str(tmp_path),
+                                              inception=extractor)
+  assert len(subset.features) == 5 and len(test_split.features) == 12
+  assert sorted(os.listdir(tmp_path / "reference_stats")) == [
+      f"cifar10_test_all_{metrics.PROTOCOL}.npz", f"cifar10_train_36px_n5_{metrics.PROTOCOL}.npz"]
+
+
+def test_a_split_that_changed_size_is_recomputed(tmp_path):
+  extractor = _CountingFeatures()
+  with tfds.testing.mock_data(num_examples=8):
+    metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
+  with tfds.testing.mock_data(num_examples=10):
+    grown = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
+  assert extractor.images_seen == 18 and grown.dataset_size == 10
+
+
+def test_statistics_of_another_protocol_are_refused(tmp_path):
+  path = str(tmp_path / "stats.npz")
+  metrics.ReferenceStatistics.from_features(np.eye(4), "x", 4).save(path)
+  with np.load(path) as f:
+    contents = dict(f)
+  np.savez(path, **{**contents, "protocol": np.array("other-network")})
+  with pytest.raises(UserError, match="protocol other-network"):
+    metrics.ReferenceStatistics.load(path)
+
+
+def test_unknown_metric_is_a_user_error():
+  reference = metrics.ReferenceStatistics.from_features(np.eye(4), "x", 4)
+  with pytest.raises(UserError, match="unknown metrics"):
+    metrics.evaluate_features(np.eye(4), reference, metrics=("fid", "lpips"))
