@@ -13,24 +13,29 @@ from gan_jax.train import GANState
 
 
 class Checkpoints:
-  """`<workdir>/checkpoints/<step>/`: G, D, EMA, optimizer states, step and PRNG key.
+  """`<workdir>/<subdir>/<step>/`: G, D, EMA, optimizer states, step and PRNG key.
 
   The data position needs no field of its own: it is a function of the step (see parallel.py).
+  With `best_metric`, the `keep` checkpoints with the lowest value of that metric are kept instead of
+  the newest ones.
   """
 
-  def __init__(self, workdir: str, keep: int):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  def __init__(self, workdir: str, keep: int, subdir: str = "checkpoints",
+               best_metric: Optional[str] = None):
+    self.directory = os.path.join(os.path.abspath(workdir), subdir)
+    best = dict(best_fn=lambda m: m[best_metric], best_mode="min") if best_metric else {}
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, **best))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
 
-  def save(self, state: GANState) -> None:
+  def save(self, state: GANState, metrics: Optional[dict] = None) -> None:
     step = int(jax.device_get(state.step))
     if step in self.manager.all_steps():
       return
-    self.manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)))
+    self.manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)),
+                      metrics=metrics)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
@@ -49,14 +54,12 @@ class Checkpoints:
     A checkpoint that fails to load is moved to `checkpoints_corrupt/` (kept for inspection, never
     deleted) and the previous one is tried.
     """
-    target = serialization.to_state_dict(template)
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
-        restored = self.manager.restore(step, args=ocp.args.StandardRestore(target))
-        return serialization.from_state_dict(template, restored)
+        return self.restore(step, template)
       except Exception as e:  # pylint: disable=broad-except
         # Orbax raises many types for damaged files (ValueError, OSError, tensorstore errors, ...).
-        quarantine = os.path.join(os.path.dirname(self.directory), "checkpoints_corrupt", str(step))
+        quarantine = os.path.join(f"{self.directory}_corrupt", str(step))
         logging.warning("Checkpoint at step %d is unreadable (%s: %s); moved it to %s and trying the "
                         "previous one.", step, type(e).__name__, str(e).splitlines()[0][:200], quarantine)
         os.makedirs(os.path.dirname(quarantine), exist_ok=True)

@@ -59,6 +59,19 @@ def load_run(workdir: str, step: Optional[int] = None):
   return config, state
 
 
+def score_generator(state: GANState, workdir: str, num_samples: int,
+                    reference: metrics.ReferenceStatistics, inception: metrics.InceptionFeatures,
+                    metric_names: Sequence[str] = metrics.ALL_METRICS,
+                    batch_size: int = metrics.inception.DEFAULT_BATCH_SIZE) -> Dict[str, float]:
+  """Scores `num_samples` images of the generator and records them in `<workdir>/metrics.json`."""
+  scores = metrics.evaluate_images(generated_images(state, num_samples, batch_size=batch_size),
+                                   reference, inception, metrics=metric_names, batch_size=batch_size)
+  result = {"step": int(state.step), "num_samples": num_samples, "protocol": metrics.PROTOCOL,
+            "reference": reference.description, **scores}
+  record_metrics(workdir, result)
+  return result
+
+
 def evaluate_run(workdir: str, num_samples: int = 50000, step: Optional[int] = None,
                  metric_names: Sequence[str] = metrics.ALL_METRICS,
                  inception: Optional[metrics.InceptionFeatures] = None,
@@ -70,12 +83,7 @@ def evaluate_run(workdir: str, num_samples: int = 50000, step: Optional[int] = N
   reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
                                            image_size=config.image_size, inception=inception,
                                            batch_size=batch_size)
-  scores = metrics.evaluate_images(generated_images(state, num_samples, batch_size=batch_size),
-                                   reference, inception, metrics=metric_names, batch_size=batch_size)
-  result = {"step": int(state.step), "num_samples": num_samples, "protocol": metrics.PROTOCOL,
-            "reference": reference.description, **scores}
-  record_metrics(workdir, result)
-  return result
+  return score_generator(state, workdir, num_samples, reference, inception, metric_names, batch_size)
 
 
 def record_metrics(workdir: str, result: Dict) -> None:

@@ -17,11 +17,9 @@ import signal
 import time
 
 from absl import logging
-from flax import serialization
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
 from gan_jax import artifacts
 from gan_jax import checkpointing
@@ -107,26 +105,17 @@ class _FidDuringTraining:
     self.reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
                                                   image_size=config.image_size,
                                                   inception=self.inception, batch_size=self.batch_size)
-    self.best = ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), "best"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=1, best_fn=lambda m: m["fid"],
-                                             best_mode="min", create=True))
+    self.best = checkpointing.Checkpoints(workdir, keep=1, subdir="best", best_metric="fid")
 
   def __call__(self, state):
-    images = evaluate.generated_images(state, self.config.eval_samples, batch_size=self.batch_size)
-    scores = metrics.evaluate_images(images, self.reference, self.inception, metrics=("fid",),
-                                     batch_size=self.batch_size)
-    step = int(state.step)
-    evaluate.record_metrics(self.workdir, {"step": step, "num_samples": self.config.eval_samples,
-                                           "protocol": metrics.PROTOCOL,
-                                           "reference": self.reference.description, **scores})
-    logging.info("step %d: FID %.2f on %d samples", step, scores["fid"], self.config.eval_samples)
-    if step not in self.best.all_steps():
-      self.best.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)),
-                     metrics={"fid": float(scores["fid"])})
+    result = evaluate.score_generator(state, self.workdir, self.config.eval_samples, self.reference,
+                                      self.inception, metric_names=("fid",), batch_size=self.batch_size)
+    logging.info("step %d: FID %.2f on %d samples", result["step"], result["fid"],
+                 self.config.eval_samples)
+    self.best.save(state, metrics={"fid": float(result["fid"])})
 
   def wait(self):
-    self.best.wait_until_finished()
+    self.best.wait()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
