@@ -15,6 +15,79 @@ RESUMABLE_FIELDS = frozenset({
     "num_steps", "num_epochs", "train_minutes", "log_every", "sample_every", "checkpoint_every",
     "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir", "eval_every",
     "eval_samples"})
+LOSSES = ("nonsaturating", "hinge", "wgan", "lsgan", "rpgan")
+AUGMENTATIONS = ("color", "translation", "cutout")
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """Every field a run has, with the Keras notebooks' DCGAN as the default; presets change some."""
+  config = ml_collections.ConfigDict()
+  # Data.
+  config.dataset = "cifar10"
+  config.data_dir = ""  # '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
+  config.split = "train"
+  config.image_size = 32  # MNIST's 28x28 images are padded to 32x32
+  config.conditional = False  # class-conditional G and D, labels from the dataset
+  # Models (see gan_jax/models/): which fields an architecture reads is said next to each.
+  config.model = "dcgan"  # dcgan | resnet (SNGAN) | biggan | stylegan2 (lite)
+  config.latent_dim = 100
+  config.g_width = 64  # base channel count of G
+  config.d_width = 64  # base channel count of D
+  config.g_activation = "leaky_relu"  # dcgan: relu | leaky_relu
+  config.d_dropout = 0.3  # dcgan
+  config.d_spectral_norm = False  # dcgan, resnet (biggan: always; stylegan2: never)
+  config.g_spectral_norm = False  # resnet (biggan: always)
+  config.attention_resolution = 0  # resnet, biggan: self-attention block at this resolution (0 = none)
+  config.embed_dim = 128  # biggan: shared class embedding
+  config.mapping_layers = 2  # stylegan2: depth of the mapping network
+  config.mbstd_group = 4  # stylegan2: minibatch-stddev group size (must divide the per-device batch)
+  config.compute_dtype = "float32"  # float32 | bfloat16 (mixed precision; parameters stay float32)
+  # Objective and regularisation.
+  config.loss = "nonsaturating"  # nonsaturating | hinge | wgan | lsgan | rpgan
+  config.label_smoothing = 0.0  # one-sided: D's target for real images is 1 - this (nonsaturating, lsgan)
+  config.r1_gamma = 0.0  # R1: gamma/2 * |grad_x D(x)|^2 on real images
+  config.r2_gamma = 0.0  # R2: the same on generated images
+  config.gp_weight = 0.0  # WGAN-GP: weight * (|grad D| - 1)^2 on real/fake interpolates
+  config.reg_every = 1  # lazy regularisation: R1/R2/GP every this many steps, scaled up to match
+  config.instance_noise = 0.0  # std of Gaussian noise added to D's inputs...
+  config.instance_noise_steps = 0  # ...annealed linearly to 0 over this many steps (0 = constant)
+  config.feature_matching = 0.0  # weight of |E f(x) - E f(G(z))|^2 (D's features) in G's loss
+  # Augmentation of every image D sees (DiffAugment), with per-example probability augment_p;
+  # ada_target > 0 adapts augment_p (ADA): up when E[sign D(x_real)] > ada_target, down otherwise.
+  config.augment = ""  # comma-separated subset of color,translation,cutout ('' = none)
+  config.augment_p = 1.0  # probability of each augmentation (the start value with ADA)
+  config.ada_target = 0.0  # 0 = fixed augment_p; StyleGAN2-ADA uses 0.6
+  config.ada_interval = 4  # steps between ADA adjustments
+  config.ada_kimg = 100.0  # thousands of images for augment_p to move by 1
+  # Optimisation.
+  config.batch_size = 128  # global, over all devices and hosts (per D step)
+  config.num_epochs = 50
+  config.num_steps = 0  # > 0 overrides num_epochs
+  config.d_steps = 1  # discriminator updates per generator update, each on a fresh real batch
+  config.g_lr = 2e-4
+  config.d_lr = 2e-4  # TTUR: a different learning rate for D
+  config.g_b1 = 0.5
+  config.g_b2 = 0.999
+  config.d_b1 = 0.5
+  config.d_b2 = 0.999
+  config.ema_decay = 0.0  # EMA of G's weights for samples and evaluation (0 = the raw weights)
+  config.seed = 0
+  # Devices: 0 = all local devices; parallelism 'shard_map' (jit over a device mesh) or 'pmap'.
+  config.num_devices = 0
+  config.parallelism = "shard_map"
+  config.steps_per_call = 10  # train steps fused into one compiled call (fewer dispatches)
+  # Bookkeeping, in steps (multiples of steps_per_call).
+  config.log_every = 100
+  config.sample_every = 1000
+  config.checkpoint_every = 5000
+  config.keep_checkpoints = 3
+  config.num_samples = 64  # images in each sample grid (fixed noise); conditional: split over classes
+  config.train_minutes = 0.0  # wall-clock budget; 0 = none
+  # FID during training (needs the Inception weights, see README.md): every eval_every steps (0 = never)
+  # on eval_samples generated images; the best checkpoint by FID is kept in <workdir>/best/.
+  config.eval_every = 0
+  config.eval_samples = 10000
+  return config
 
 
 def _require(condition: bool, message: str) -> None:
@@ -25,33 +98,52 @@ def _require(condition: bool, message: str) -> None:
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises UserError naming the first bad field and what to do about it."""
   _require(bool(config.dataset), "--dataset is empty; name a tfds dataset (e.g. cifar10) or an imported one")
-  _require(config.model in models.MODEL_NAMES,
-           f"--model={config.model} is unknown; choose one of {', '.join(models.MODEL_NAMES)}")
-  _require(config.g_activation in dcgan.ACTIVATION_NAMES,
-           f"--g_activation={config.g_activation} is unknown; choose one of {', '.join(dcgan.ACTIVATION_NAMES)}")
-  _require(config.parallelism in parallel.STRATEGIES,
-           f"--parallelism={config.parallelism} is unknown; choose one of {', '.join(parallel.STRATEGIES)}")
+  for field, choices in (("model", models.MODEL_NAMES), ("g_activation", dcgan.ACTIVATION_NAMES),
+                         ("parallelism", parallel.STRATEGIES), ("loss", LOSSES),
+                         ("compute_dtype", tuple(models.COMPUTE_DTYPES))):
+    _require(config[field] in choices,
+             f"--{field}={config[field]} is unknown; choose one of {', '.join(choices)}")
   size = config.image_size
   _require(size >= 8 and 2**int(round(math.log2(size))) == size,
            f"--image_size={size} must be a power of two >= 8 (e.g. 32)")
   for name in ("batch_size", "latent_dim", "g_width", "d_width", "steps_per_call", "log_every",
-               "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
+               "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples", "d_steps",
+               "reg_every", "ada_interval", "embed_dim", "mapping_layers", "mbstd_group"):
     _require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
-  for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every"):
+  for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every", "r1_gamma",
+               "r2_gamma", "gp_weight", "instance_noise", "instance_noise_steps", "feature_matching",
+               "ada_target", "attention_resolution"):
     _require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
   _require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
-  for name in ("g_lr", "d_lr"):
+  for name in ("g_lr", "d_lr", "ada_kimg"):
     _require(config[name] > 0, f"--{name}={config[name]} must be > 0")
-  for name in ("g_b1", "g_b2", "d_b1", "d_b2"):
+  for name in ("g_b1", "g_b2", "d_b1", "d_b2", "d_dropout", "ema_decay", "label_smoothing"):
     _require(0 <= config[name] < 1, f"--{name}={config[name]} must be in [0, 1)")
-  _require(0 <= config.d_dropout < 1, f"--d_dropout={config.d_dropout} must be in [0, 1)")
+  _require(0 <= config.augment_p <= 1, f"--augment_p={config.augment_p} must be in [0, 1]")
+  unknown = set(augmentations(config)) - set(AUGMENTATIONS)
+  _require(not unknown, f"--augment={config.augment} names unknown augmentations {sorted(unknown)}; use a "
+           f"comma-separated subset of {','.join(AUGMENTATIONS)}")
+  _require(not config.ada_target or augmentations(config),
+           "--ada_target adapts the augmentation probability but --augment is empty; name the "
+           f"augmentations, e.g. --augment={','.join(AUGMENTATIONS)}")
+  _require(not config.label_smoothing or config.loss in ("nonsaturating", "lsgan"),
+           f"--label_smoothing works with --loss=nonsaturating or lsgan, not {config.loss}")
   _require(config.batch_size % num_devices == 0,
            f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
            f"multiple of {num_devices} or set --num_devices")
+  if config.model == "stylegan2":
+    local_batch = config.batch_size // num_devices
+    _require(local_batch % min(config.mbstd_group, local_batch) == 0,
+             f"--mbstd_group={config.mbstd_group} must divide the per-device batch of {local_batch}")
   _require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
   for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):
     _require(config[name] % config.steps_per_call == 0,
              f"--{name}={config[name]} must be a multiple of --steps_per_call={config.steps_per_call}")
+
+
+def augmentations(config: ml_collections.ConfigDict) -> tuple:
+  """The augmentations named by --augment, in the order given."""
+  return tuple(a.strip() for a in config.augment.split(",") if a.strip())
 
 
 def save(config: ml_collections.ConfigDict, path: str) -> None:

@@ -2,7 +2,8 @@
 
 Every architecture follows one contract, which the train step relies on:
 
-  Generator:      G(z, labels=None, *, train) -> images (B, H, W, C) in [-1, 1]
+  Generator:      G(z, labels=None, *, train) -> images (B, H, W, C), float32, in [-1, 1] (tanh),
+                  except StyleGAN2's unsquashed output (saved images are clipped)
   Discriminator:  D(x, labels=None, *, train, example_keys=None) -> (logits (B,), features (B, F)),
                   both float32; `features` are the activations the logits are read from (used by
                   feature matching and by the projection of conditional models).
