@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image
 
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec")
+# Columns that appear when the run uses what they measure; plotted in a third panel.
+EXTRA_COLUMNS = ("real_sign", "augment_p", "d_reg", "feature_matching")
 
 
 def to_uint8(images) -> np.ndarray:
@@ -50,7 +52,10 @@ def save_progress_gif(samples_dir: str, path: str, seconds_per_frame: float = 0.
 
 
 class LossLog:
-  """losses.csv: one row per logged step. Rows after a resumed step are dropped (they are redone)."""
+  """losses.csv: one row per logged step. Rows after a resumed step are dropped (they are redone).
+
+  The columns are LOSS_COLUMNS, then those of EXTRA_COLUMNS the first row has.
+  """
 
   def __init__(self, path: str):
     self.path = path
@@ -64,35 +69,47 @@ class LossLog:
 
   def truncate_after(self, step: int) -> None:
     rows = [r for r in self.rows() if r["step"] <= step]
-    self._write(rows, mode="w")
+    if rows or os.path.exists(self.path):
+      self._write(rows, mode="w")
 
   def append(self, rows: List[Dict[str, float]]) -> None:
     self._write(rows, mode="a")
 
+  def _columns(self, rows) -> List[str]:
+    if os.path.exists(self.path):
+      with open(self.path, newline="") as f:
+        header = next(csv.reader(f), None)
+      if header:
+        return header
+    return list(LOSS_COLUMNS) + [c for c in EXTRA_COLUMNS if rows and c in rows[0]]
+
   def _write(self, rows, mode):
+    columns = self._columns(rows)
     new_file = mode == "w" or not os.path.exists(self.path)
     with open(self.path, "w" if new_file else "a", newline="") as f:
-      writer = csv.DictWriter(f, fieldnames=LOSS_COLUMNS, extrasaction="ignore")
+      writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
       if new_file:
         writer.writeheader()
       writer.writerows(rows)
 
   def plot(self, path: str) -> None:
-    """losses.png: D and G losses (top) and D's mean outputs on real and fake images (bottom)."""
+    """losses.png: D and G losses, D's mean outputs on real and fake images, and the extra columns."""
     rows = self.rows()
     if not rows:
       return
     steps = [r["step"] for r in rows]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    top.plot(steps, [r["d_loss"] for r in rows], label="D loss")
-    top.plot(steps, [r["g_loss"] for r in rows], label="G loss")
-    top.set_ylabel("loss")
-    top.legend()
-    bottom.plot(steps, [r["d_real"] for r in rows], label="D(x)")
-    bottom.plot(steps, [r["d_fake"] for r in rows], label="D(G(z))")
-    bottom.set_ylabel("mean D output")
-    bottom.set_xlabel("step")
-    bottom.legend()
+    extras = [c for c in EXTRA_COLUMNS if c in rows[0]]
+    fig, axes = plt.subplots(2 + bool(extras), 1, figsize=(8, 6 + 3 * bool(extras)), sharex=True)
+    panels = [(axes[0], (("d_loss", "D loss"), ("g_loss", "G loss")), "loss"),
+              (axes[1], (("d_real", "D(x)"), ("d_fake", "D(G(z))")), "mean sigmoid(D)")]
+    if extras:
+      panels.append((axes[2], tuple((c, c) for c in extras), "value"))
+    for axis, curves, ylabel in panels:
+      for column, label in curves:
+        axis.plot(steps, [r[column] for r in rows], label=label)
+      axis.set_ylabel(ylabel)
+      axis.legend()
+    axes[-1].set_xlabel("step")
     fig.tight_layout()
     _atomic_write(path, fig.savefig, format="png", dpi=100)
     plt.close(fig)

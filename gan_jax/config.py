@@ -5,6 +5,7 @@ import os
 
 import ml_collections
 
+from gan_jax import augment
 from gan_jax import models
 from gan_jax import parallel
 from gan_jax.errors import UserError
@@ -16,7 +17,6 @@ RESUMABLE_FIELDS = frozenset({
     "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir", "eval_every",
     "eval_samples"})
 LOSSES = ("nonsaturating", "hinge", "wgan", "lsgan", "rpgan")
-AUGMENTATIONS = ("color", "translation", "cutout")
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -120,12 +120,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for name in ("g_b1", "g_b2", "d_b1", "d_b2", "d_dropout", "ema_decay", "label_smoothing"):
     _require(0 <= config[name] < 1, f"--{name}={config[name]} must be in [0, 1)")
   _require(0 <= config.augment_p <= 1, f"--augment_p={config.augment_p} must be in [0, 1]")
-  unknown = set(augmentations(config)) - set(AUGMENTATIONS)
+  unknown = set(augment.parse_policy(config.augment)) - set(augment.OPERATIONS)
   _require(not unknown, f"--augment={config.augment} names unknown augmentations {sorted(unknown)}; use a "
-           f"comma-separated subset of {','.join(AUGMENTATIONS)}")
-  _require(not config.ada_target or augmentations(config),
+           f"comma-separated subset of {','.join(augment.OPERATIONS)}")
+  _require(not config.ada_target or augment.parse_policy(config.augment),
            "--ada_target adapts the augmentation probability but --augment is empty; name the "
-           f"augmentations, e.g. --augment={','.join(AUGMENTATIONS)}")
+           f"augmentations, e.g. --augment={','.join(augment.OPERATIONS)}")
   _require(not config.label_smoothing or config.loss in ("nonsaturating", "lsgan"),
            f"--label_smoothing works with --loss=nonsaturating or lsgan, not {config.loss}")
   _require(config.batch_size % num_devices == 0,
@@ -139,11 +139,6 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):
     _require(config[name] % config.steps_per_call == 0,
              f"--{name}={config[name]} must be a multiple of --steps_per_call={config.steps_per_call}")
-
-
-def augmentations(config: ml_collections.ConfigDict) -> tuple:
-  """The augmentations named by --augment, in the order given."""
-  return tuple(a.strip() for a in config.augment.split(",") if a.strip())
 
 
 def save(config: ml_collections.ConfigDict, path: str) -> None:

@@ -9,19 +9,20 @@ gan_jax/metrics/__init__.py for the protocol). Publishable FIDs use --num_sample
 import json
 import os
 import sys
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
-import ml_collections
 import numpy as np
 
 from gan_jax import artifacts
 from gan_jax import checkpointing
+from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import metrics
+from gan_jax import run_info
 from gan_jax.errors import UserError
 from gan_jax.train import GANState, create_train_state
 
@@ -29,26 +30,56 @@ _SAMPLE_BATCH = 500
 _EVAL_SEED = 12345  # evaluation noise, independent of the training seed
 
 
+def generated_batches(state: GANState, num_samples: int, seed: int = _EVAL_SEED,
+                      batch_size: int = _SAMPLE_BATCH, class_index: Optional[int] = None,
+                      ema: bool = True) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  """(uint8 images, labels) from the generator (BatchNorm in inference mode), `batch_size` at a time.
+
+  Conditional generators draw every class equally often (sample i has class i mod num_classes), or
+  only `class_index`; unconditional ones get labels 0.
+  """
+  @jax.jit
+  def generate(state, key, labels):
+    return state.generate(jax.random.normal(key, (batch_size, state.latent_dim)), labels, ema=ema)
+
+  for start in range(0, num_samples, batch_size):
+    index = np.arange(start, start + batch_size)
+    if class_index is not None:
+      labels = np.full(batch_size, class_index, np.int32)
+    else:
+      labels = (index % max(state.num_classes, 1)).astype(np.int32)
+    images = generate(state, jax.random.fold_in(jax.random.PRNGKey(seed), start), labels)
+    count = min(batch_size, num_samples - start)
+    yield artifacts.to_uint8(images[:count]), labels[:count]
+
+
 def generated_images(state: GANState, num_samples: int, seed: int = _EVAL_SEED,
                      batch_size: int = _SAMPLE_BATCH) -> Iterator[np.ndarray]:
-  """uint8 samples of the generator (BatchNorm in inference mode), `batch_size` at a time."""
-  generate = jax.jit(lambda s, key: s.generate(jax.random.normal(key, (batch_size, s.latent_dim))))
-  for start in range(0, num_samples, batch_size):
-    images = generate(state, jax.random.fold_in(jax.random.PRNGKey(seed), start))
-    yield artifacts.to_uint8(images[:num_samples - start])
+  """uint8 samples of the generator's EMA weights, `batch_size` at a time (classes balanced)."""
+  for images, _ in generated_batches(state, num_samples, seed, batch_size):
+    yield images
 
 
 def load_run(workdir: str, step: Optional[int] = None):
-  """(config, state) of the run in `workdir` at `step` (default: its newest checkpoint)."""
+  """(config, state, class_names) of the run in `workdir` at `step` (default: its newest checkpoint)."""
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise UserError(f"{workdir} has no config.json: give the workdir of a training run")
   with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  source = data.open_source(config.dataset, config.split, config.data_dir or None)
-  height, width, channels = source.dataset_info.features["image"].shape
-  size = max(config.image_size, height or 0, width or 0)
-  template = create_train_state(config, jax.random.PRNGKey(config.seed), (size, size, channels))
+    config = config_lib.defaults()
+    config.update(json.load(f))
+  recorded = run_info.load(workdir)
+  if recorded:
+    image_shape, class_names = recorded
+  else:  # a run from before dataset.json: read the shape from its dataset
+    source = data.open_source(config.dataset, config.split, config.data_dir or None)
+    height, width, channels = source.dataset_info.features["image"].shape
+    size = max(config.image_size, height or 0, width or 0)
+    image_shape = (size, size, channels)
+    label = source.dataset_info.features["label"] if "label" in source.dataset_info.features else None
+    class_names = list(label.names) if label is not None else ["all"]
+  template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
+                                num_classes=len(class_names))
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
   if step is None:
     state = checkpoints.restore_latest(template)
@@ -56,7 +87,7 @@ def load_run(workdir: str, step: Optional[int] = None):
     state = checkpoints.restore(step, template)
   if state is None:
     raise UserError(f"{workdir} has no readable checkpoint{'' if step is None else f' at step {step}'}")
-  return config, state
+  return config, state, class_names
 
 
 def score_generator(state: GANState, workdir: str, num_samples: int,
@@ -77,7 +108,7 @@ def evaluate_run(workdir: str, num_samples: int = 50000, step: Optional[int] = N
                  inception: Optional[metrics.InceptionFeatures] = None,
                  batch_size: int = metrics.inception.DEFAULT_BATCH_SIZE) -> Dict[str, float]:
   """Scores the run's generator and records the result in `<workdir>/metrics.json`."""
-  config, state = load_run(workdir, step)
+  config, state, _ = load_run(workdir, step)
   inception = inception or metrics.load_inception()
   batch_size = min(batch_size, num_samples)  # the last batch is padded to a full one
   reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,

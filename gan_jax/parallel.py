@@ -51,36 +51,45 @@ def epoch_order(base_key, epoch, num_examples):
       jax.random.fold_in(jax.random.fold_in(base_key, _DATA_STREAM), epoch), num_examples)
 
 
+def steps_per_epoch(num_examples: int, host_batch: int, d_steps: int = 1) -> int:
+  """Train steps in one pass over a host's shard: each step reads d_steps batches of host_batch."""
+  return num_examples // (host_batch * d_steps)
+
+
 def _per_device_steps(state: GANState, images, labels, *, steps, local_batch, host_batch,
                       devices_per_host, constant_batch):
   """Runs `steps` train steps on this device's replica; returns the state and per-step metrics.
 
-  images: this host's shard, uint8 (N, H, W, C). The epoch's order is computed once per call and again
-  only when an epoch starts, not at every step.
+  images: this host's shard, uint8 (N, H, W, C). A step reads d_steps consecutive host batches of the
+  epoch's order (one per D update); device i of the host takes rows [i * local_batch, (i + 1) *
+  local_batch) of each, so every D update sees the same global batch on any number of devices. The
+  epoch's order is computed once per call and again only when an epoch starts, not at every step.
   """
+  d_steps = state.settings.d_steps
   num_examples = images.shape[0]
-  steps_per_epoch = num_examples // host_batch
+  epoch_steps = steps_per_epoch(num_examples, host_batch, d_steps)
   device_in_host = jax.lax.axis_index(state.axis_name) % devices_per_host
+  within_step = (jnp.arange(d_steps)[:, None] * host_batch + device_in_host * local_batch
+                 + jnp.arange(local_batch)[None, :]).reshape(-1)
 
   def batch_at(step, order):
     if constant_batch:  # benchmark mode: the same batch every step, to measure what input costs
-      indices = jnp.arange(local_batch)
+      indices = within_step % num_examples
     else:
-      start = (step % steps_per_epoch) * host_batch + device_in_host * local_batch
-      indices = jax.lax.dynamic_slice(order, (start,), (local_batch,))
+      indices = jnp.take(order, (step % epoch_steps) * host_batch * d_steps + within_step)
     return {"image": to_model_range(images[indices]), "label": labels[indices]}
 
   def one_step(carry, _):
     state, order = carry
     if not constant_batch:
-      order = jax.lax.cond(state.step % steps_per_epoch == 0,
-                           lambda: epoch_order(state.key, state.step // steps_per_epoch, num_examples),
+      order = jax.lax.cond(state.step % epoch_steps == 0,
+                           lambda: epoch_order(state.key, state.step // epoch_steps, num_examples),
                            lambda: order)
     state, metrics = train_step(state, batch_at(state.step, order), step_key(state.key, state.step))
     return (state, order), metrics
 
   order = (jnp.arange(num_examples) if constant_batch else
-           epoch_order(state.key, state.step // steps_per_epoch, num_examples))
+           epoch_order(state.key, state.step // epoch_steps, num_examples))
   (state, _), metrics = jax.lax.scan(one_step, (state, order), None, length=steps)
   return state, metrics
 
@@ -124,7 +133,10 @@ class DataParallel:
     return flax.jax_utils.replicate((images, labels), self.devices)
 
   def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:
-    """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated."""
+    """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated.
+
+    `global_batch` is the batch of one D update; a step reads state.settings.d_steps of them.
+    """
     local_batch = global_batch // self.num_global
     per_device = functools.partial(
         _per_device_steps, steps=steps, local_batch=local_batch,

@@ -5,17 +5,62 @@ Research code can use it without flags or devices:
     from gan_jax.train import create_train_state, train_step
     state = create_train_state(config, jax.random.PRNGKey(0), image_shape=(32, 32, 3))
     state, metrics = jax.jit(train_step, donate_argnums=0)(state, batch, rng)
+
+A step is `d_steps` discriminator updates, each on its own real batch, then one generator update, then
+the generator's EMA and ADA's augmentation probability. Everything random is keyed by the example's index
+in the global batch, so a step gives the same result on any number of devices.
 """
-from typing import Any, Dict, Tuple
+import dataclasses
+from typing import Any, Dict, Optional, Tuple
 
 import flax
 from flax import struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
+from gan_jax import augment
 from gan_jax import losses
 from gan_jax import models
+
+# Per-example random streams: fold_in(example_key, stream).
+_LATENT, _FAKE_LABEL, _AUGMENT_REAL, _AUGMENT_FAKE, _DROPOUT, _NOISE_REAL, _NOISE_FAKE, _GP_MIX = range(8)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSettings:
+  """What the train step does besides the architectures; fixed for a run (part of the compiled step).
+
+  The fields mean what the config fields of the same names mean (gan_jax/config.py).
+  """
+  loss: str = "nonsaturating"
+  label_smoothing: float = 0.0
+  d_steps: int = 1
+  r1_gamma: float = 0.0
+  r2_gamma: float = 0.0
+  gp_weight: float = 0.0
+  reg_every: int = 1
+  instance_noise: float = 0.0
+  instance_noise_steps: int = 0
+  feature_matching: float = 0.0
+  augment: Tuple[str, ...] = ()
+  ada_target: float = 0.0
+  ada_interval: int = 4
+  ada_kimg: float = 100.0
+  ema_decay: float = 0.0
+  latent_dim: int = 100
+  num_classes: int = 0  # > 0: class-conditional
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict, num_classes: int = 0) -> "StepSettings":
+    fields = {f.name: config[f.name] for f in dataclasses.fields(cls)
+              if f.name in config and f.name not in ("augment", "num_classes")}
+    return cls(**fields, augment=augment.parse_policy(config.augment), num_classes=num_classes)
+
+  @property
+  def regularized(self) -> bool:
+    return bool(self.r1_gamma or self.r2_gamma or self.gp_weight)
 
 
 @struct.dataclass
@@ -24,42 +69,72 @@ class GANState:
   step: jax.Array
   key: jax.Array  # base PRNG key; the key of step s is fold_in(key, s), so resuming is exact
   g_params: Any
-  g_batch_stats: Any
+  g_batch_stats: Any  # BatchNorm statistics and spectral-norm vectors of G
+  g_ema_params: Any  # exponential moving average of g_params: what samples and evaluation use
   d_params: Any
+  d_batch_stats: Any  # spectral-norm vectors of D
   g_opt_state: Any
   d_opt_state: Any
+  augment_p: jax.Array  # probability of each augmentation (adapted by ADA)
+  ada_sign_sum: jax.Array  # sum of E[sign D(x_real)] over the D updates since ADA's last adjustment
+  ada_updates: jax.Array  # number of those D updates
   generator: flax.linen.Module = struct.field(pytree_node=False)
   discriminator: flax.linen.Module = struct.field(pytree_node=False)
   g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
   d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
-  latent_dim: int = struct.field(pytree_node=False, default=100)
+  settings: StepSettings = struct.field(pytree_node=False, default=StepSettings())
   # Device axes that gradients, metrics and BatchNorm statistics are averaged over (None: one device).
   axis_name: Any = struct.field(pytree_node=False, default=None)
 
-  def generate(self, z, labels=None):
-    """Images in [-1, 1] from latents, BatchNorm in inference mode (running statistics)."""
-    del labels  # unconditional models ignore labels
-    return self.generator.apply({"params": self.g_params, "batch_stats": self.g_batch_stats}, z,
+  @property
+  def latent_dim(self) -> int:
+    return self.settings.latent_dim
+
+  @property
+  def num_classes(self) -> int:
+    return self.settings.num_classes
+
+  def generate(self, z, labels=None, *, ema: bool = True):
+    """Images from latents (and class labels for conditional models), BatchNorm in inference mode.
+
+    `ema` picks the generator's moving-average weights (the ones to show and evaluate).
+    """
+    if self.num_classes and labels is None:
+      raise ValueError("this generator is class-conditional: pass labels")
+    params = self.g_ema_params if ema else self.g_params
+    return self.generator.apply({"params": params, "batch_stats": self.g_batch_stats}, z, labels,
                                 train=False)
 
 
-def create_train_state(config, key, image_shape, axis_name=None) -> GANState:
-  """Initialises G, D and their Adam optimizers for images of `image_shape` (H, W, C)."""
-  generator, discriminator = models.build(config, image_shape, axis_name=axis_name)
+def create_train_state(config: ml_collections.ConfigDict, key, image_shape, num_classes: int = 0,
+                       axis_name=None) -> GANState:
+  """Initialises G, D and their Adam optimizers for images of `image_shape` (H, W, C).
+
+  `num_classes` > 0 makes the models class-conditional (with `config.conditional`).
+  """
+  num_classes = num_classes if config.conditional else 0
+  settings = StepSettings.from_config(config, num_classes)
+  generator, discriminator = models.build(config, image_shape, num_classes=num_classes,
+                                          axis_name=axis_name)
   g_tx = optax.adam(config.g_lr, b1=config.g_b1, b2=config.g_b2)
   d_tx = optax.adam(config.d_lr, b1=config.d_b1, b2=config.d_b2)
 
   @jax.jit  # one compilation instead of hundreds of eager ops (seconds on CPU)
   def initial_state(key):
     init_key, g_key, d_key = jax.random.split(key, 3)
-    g_vars = generator.init(g_key, jnp.zeros((1, config.latent_dim)), train=False)
-    d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape)), train=False)
+    labels = jnp.zeros((1,), jnp.int32)
+    g_vars = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels, train=False)
+    d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape)), labels, train=False)
     return GANState(
         step=jnp.zeros((), jnp.int32), key=init_key,
-        g_params=g_vars["params"], g_batch_stats=g_vars["batch_stats"], d_params=d_vars["params"],
+        g_params=g_vars["params"], g_batch_stats=g_vars.get("batch_stats", {}),
+        g_ema_params=g_vars["params"],
+        d_params=d_vars["params"], d_batch_stats=d_vars.get("batch_stats", {}),
         g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
-        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-        latent_dim=config.latent_dim, axis_name=axis_name)
+        augment_p=jnp.asarray(config.augment_p, jnp.float32),
+        ada_sign_sum=jnp.zeros((), jnp.float32), ada_updates=jnp.zeros((), jnp.float32),
+        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx, settings=settings,
+        axis_name=axis_name)
 
   return initial_state(key)
 
@@ -74,63 +149,210 @@ def _example_keys(rng, batch_size, axis_name):
   return jax.vmap(jax.random.fold_in, (None, 0))(rng, offset + jnp.arange(batch_size))
 
 
+def _stream(keys, stream):
+  return jax.vmap(jax.random.fold_in, (0, None))(keys, stream)
+
+
+def _latents(keys, latent_dim):
+  return jax.vmap(lambda k: jax.random.normal(k, (latent_dim,)))(_stream(keys, _LATENT))
+
+
+def _fake_labels(keys, num_classes):
+  """Uniformly drawn classes for generated images (zeros for unconditional models)."""
+  if not num_classes:
+    return jnp.zeros(keys.shape[0], jnp.int32)
+  return jax.vmap(lambda k: jax.random.randint(k, (), 0, num_classes))(_stream(keys, _FAKE_LABEL))
+
+
+def _generate_train(state: GANState, g_params, z, labels):
+  """G in training mode: (images float32, new batch_stats)."""
+  images, new_vars = state.generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z,
+                                           labels, train=True, mutable=["batch_stats"])
+  return images.astype(jnp.float32), new_vars.get("batch_stats", {})
+
+
+def _discriminate(state: GANState, d_params, x, labels, dropout_keys):
+  """D in training mode: (logits, features, new batch_stats)."""
+  (logits, features), new_vars = state.discriminator.apply(
+      {"params": d_params, "batch_stats": state.d_batch_stats}, x, labels, train=True,
+      example_keys=dropout_keys, mutable=["batch_stats"])
+  return logits.astype(jnp.float32), features, new_vars.get("batch_stats", {})
+
+
+def _discriminator_input(state: GANState, images, keys, augment_stream, noise_stream):
+  """What D sees of `images`: augmented (DiffAugment/ADA), plus annealed instance noise."""
+  s = state.settings
+  if s.augment:
+    images = augment.augment(images, _stream(keys, augment_stream), s.augment, state.augment_p)
+  if s.instance_noise:
+    std = s.instance_noise
+    if s.instance_noise_steps:
+      std *= jnp.maximum(0.0, 1.0 - state.step / s.instance_noise_steps)
+    noise = jax.vmap(lambda k: jax.random.normal(k, images.shape[1:]))(_stream(keys, noise_stream))
+    images = images + std * noise
+  return images
+
+
+def _regularization(state: GANState, d_params, real_in, fake_in, labels, fake_labels, keys):
+  """R1 + R2 + gradient penalty, as added to D's loss."""
+  s = state.settings
+  dropout_keys = _stream(keys, _DROPOUT)
+  logits_fn = lambda y: lambda x: _discriminate(state, d_params, x, y, dropout_keys)[0]
+  total = jnp.zeros((), jnp.float32)
+  if s.r1_gamma:
+    total += s.r1_gamma / 2 * losses.squared_gradient_norm(logits_fn(labels), real_in).mean()
+  if s.r2_gamma:
+    total += s.r2_gamma / 2 * losses.squared_gradient_norm(logits_fn(fake_labels), fake_in).mean()
+  if s.gp_weight:
+    alpha = jax.vmap(jax.random.uniform)(_stream(keys, _GP_MIX))
+    total += s.gp_weight * losses.gradient_penalty(logits_fn(labels), real_in, fake_in, alpha).mean()
+  return total
+
+
+def d_update(state: GANState, batch: Dict[str, jax.Array],
+             rng: jax.Array) -> Tuple[GANState, Dict[str, jax.Array]]:
+  """One discriminator update on `batch` (this device's share) against fresh generated images."""
+  s = state.settings
+  real, labels = batch["image"], batch["label"]
+  batch_size = real.shape[0]
+  keys = _example_keys(rng, batch_size, state.axis_name)
+  fake_labels = _fake_labels(keys, s.num_classes)
+  fake, _ = _generate_train(state, state.g_params, _latents(keys, s.latent_dim), fake_labels)
+  fake = jax.lax.stop_gradient(fake)
+  real_in = _discriminator_input(state, real, keys, _AUGMENT_REAL, _NOISE_REAL)
+  fake_in = _discriminator_input(state, fake, keys, _AUGMENT_FAKE, _NOISE_FAKE)
+  dropout_keys = _stream(keys, _DROPOUT)
+
+  def loss_fn(d_params):
+    # Real and generated images in one batch: D has no batch statistics across the two halves.
+    logits, _, batch_stats = _discriminate(state, d_params, jnp.concatenate([real_in, fake_in]),
+                                           jnp.concatenate([labels, fake_labels]),
+                                           jnp.concatenate([dropout_keys, _stream(dropout_keys, 1)]))
+    real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
+    loss = losses.OBJECTIVES[s.loss].d_loss(real_logits, fake_logits, s.label_smoothing)
+    reg = jnp.zeros((), jnp.float32)
+    if s.regularized:
+      penalty = lambda: _regularization(state, d_params, real_in, fake_in, labels, fake_labels, keys)
+      if s.reg_every == 1:
+        reg = penalty()
+      else:  # lazy regularisation (StyleGAN2): every reg_every steps, reg_every times as strong
+        reg = jax.lax.cond(state.step % s.reg_every == 0, lambda: s.reg_every * penalty(),
+                           lambda: jnp.zeros((), jnp.float32))
+    return loss + reg, (loss, reg, real_logits, fake_logits, batch_stats)
+
+  (_, (loss, reg, real_logits, fake_logits, batch_stats)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.d_params)
+  grads = _device_mean(grads, state.axis_name)
+  updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+  metrics = _device_mean({"d_loss": loss, "d_real": jax.nn.sigmoid(real_logits).mean(),
+                          "d_fake": jax.nn.sigmoid(fake_logits).mean(),
+                          "real_sign": jnp.sign(real_logits).mean()}, state.axis_name)
+  if s.regularized:
+    metrics["d_reg"] = _device_mean(reg, state.axis_name)
+  state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt_state=opt_state,
+                        d_batch_stats=batch_stats, ada_sign_sum=state.ada_sign_sum + metrics["real_sign"],
+                        ada_updates=state.ada_updates + 1)
+  return state, metrics
+
+
+def g_update(state: GANState, batch: Dict[str, jax.Array],
+             rng: jax.Array) -> Tuple[GANState, Dict[str, jax.Array]]:
+  """One generator update against the current D, then the EMA of G's weights.
+
+  `batch` (real images) is read only by the relativistic loss and feature matching.
+  """
+  s = state.settings
+  needs_real = s.loss == "rpgan" or s.feature_matching > 0
+  real, labels = batch["image"], batch["label"]
+  batch_size = real.shape[0]
+  keys = _example_keys(rng, batch_size, state.axis_name)
+  z, fake_labels = _latents(keys, s.latent_dim), _fake_labels(keys, s.num_classes)
+  dropout_keys = _stream(keys, _DROPOUT)
+  real_in = _discriminator_input(state, real, keys, _AUGMENT_REAL, _NOISE_REAL) if needs_real else None
+
+  def loss_fn(g_params):
+    fake, batch_stats = _generate_train(state, g_params, z, fake_labels)
+    fake_in = _discriminator_input(state, fake, keys, _AUGMENT_FAKE, _NOISE_FAKE)
+    if needs_real:
+      logits, features, _ = _discriminate(state, state.d_params, jnp.concatenate([real_in, fake_in]),
+                                          jnp.concatenate([labels, fake_labels]),
+                                          jnp.concatenate([dropout_keys, _stream(dropout_keys, 1)]))
+      real_logits = jax.lax.stop_gradient(logits[:batch_size])
+      fake_logits, real_features, fake_features = logits[batch_size:], features[:batch_size], features[batch_size:]
+    else:
+      fake_logits, fake_features, _ = _discriminate(state, state.d_params, fake_in, fake_labels,
+                                                    _stream(dropout_keys, 1))
+      real_logits = real_features = None
+    loss = losses.OBJECTIVES[s.loss].g_loss(fake_logits, real_logits)
+    matching = (losses.feature_matching(real_features, fake_features, state.axis_name)
+                if s.feature_matching else jnp.zeros((), jnp.float32))
+    return loss + s.feature_matching * matching, (loss, matching, batch_stats)
+
+  (_, (loss, matching, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+  grads = _device_mean(grads, state.axis_name)
+  updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  metrics = {"g_loss": loss}
+  if s.feature_matching:
+    metrics["feature_matching"] = matching
+  state = state.replace(g_params=g_params, g_batch_stats=batch_stats, g_opt_state=opt_state,
+                        g_ema_params=ema_update(state.g_ema_params, g_params, s.ema_decay, state.step))
+  return state, _device_mean(metrics, state.axis_name)
+
+
+def ema_update(ema_params, params, decay: float, step):
+  """ema <- d * ema + (1 - d) * params with d = min(decay, (1 + step) / (10 + step)).
+
+  The warm-up keeps the average from being dominated by the random initial weights; decay 0 makes
+  the EMA equal to the latest weights.
+  """
+  d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+  return jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema_params, params)
+
+
+def _adapt_augmentation(state: GANState, images_per_d_update: int) -> Tuple[GANState, jax.Array]:
+  """ADA: every ada_interval steps, move augment_p by the sign of E[sign D(x_real)] - target."""
+  s = state.settings
+  due = (state.step + 1) % s.ada_interval == 0
+  mean_sign = state.ada_sign_sum / jnp.maximum(state.ada_updates, 1.0)
+  adapted = augment.adapt_probability(state.augment_p, mean_sign, s.ada_target,
+                                      images_per_d_update * state.ada_updates, s.ada_kimg)
+  return state.replace(augment_p=jnp.where(due, adapted, state.augment_p),
+                       ada_sign_sum=jnp.where(due, 0.0, state.ada_sign_sum),
+                       ada_updates=jnp.where(due, 0.0, state.ada_updates))
+
+
 def train_step(state: GANState, batch: Dict[str, jax.Array],
                rng: jax.Array) -> Tuple[GANState, Dict[str, jax.Array]]:
-  """One discriminator update, then one generator update, with the non-saturating BCE loss.
+  """`d_steps` discriminator updates, then one generator update.
 
   Args:
     state: the run state; under data parallelism each device holds a replica.
-    batch: {"image": float (B, H, W, C) in [-1, 1], "label": int (B,)}: this device's share.
+    batch: {"image": float (d_steps * B, H, W, C) in [-1, 1], "label": int (d_steps * B,)}: this
+      device's share, D update i reading rows [i * B, (i + 1) * B).
     rng: the step's key, the same on every device.
   Returns:
-    the new state and {"d_loss", "g_loss", "d_real", "d_fake"} averaged over the global batch.
+    the new state and metrics averaged over the global batch (and over the D updates): d_loss,
+    g_loss, d_real and d_fake (mean sigmoid of D's logits), real_sign (E[sign D(x_real)], ADA's
+    statistic), and d_reg, feature_matching and augment_p when those are used.
   """
-  real = batch["image"]
-  batch_size = real.shape[0]
-  keys = _example_keys(rng, batch_size, state.axis_name)
-  def latents(stream):
-    return jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, stream), (state.latent_dim,)))(keys)
-
-  def dropout_keys(stream, num_copies=1):
-    stream_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, stream)
-    return jnp.concatenate([jax.vmap(jax.random.fold_in, (0, None))(stream_keys, c)
-                            for c in range(num_copies)])
-
-  def generate(g_params, z):
-    return state.generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z,
-                                 train=True, mutable=["batch_stats"])
-
-  # Discriminator: real and fake images in one batch (D has no batch statistics, so this is exact).
-  fake, _ = generate(state.g_params, latents(0))
-  fake = jax.lax.stop_gradient(fake)
-
-  def d_loss_fn(d_params):
-    logits = state.discriminator.apply({"params": d_params}, jnp.concatenate([real, fake]),
-                                       train=True, example_keys=dropout_keys(1, num_copies=2))
-    real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
-    return losses.nonsaturating_d_loss(real_logits, fake_logits), (real_logits, fake_logits)
-
-  (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-      state.d_params)
-  d_grads = _device_mean(d_grads, state.axis_name)
-  d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
-  d_params = optax.apply_updates(state.d_params, d_updates)
-
-  # Generator: against the updated discriminator, with fresh latents.
-  def g_loss_fn(g_params):
-    fake, new_vars = generate(g_params, latents(2))
-    logits = state.discriminator.apply({"params": d_params}, fake, train=True,
-                                       example_keys=dropout_keys(3))
-    return losses.nonsaturating_g_loss(logits), new_vars["batch_stats"]
-
-  (g_loss, g_batch_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
-  g_grads = _device_mean(g_grads, state.axis_name)
-  g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
-  g_params = optax.apply_updates(state.g_params, g_updates)
-
-  metrics = {"d_loss": d_loss, "g_loss": g_loss,
-             "d_real": jax.nn.sigmoid(real_logits).mean(),
-             "d_fake": jax.nn.sigmoid(fake_logits).mean()}
-  new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_batch_stats,
-                            d_params=d_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state)
-  return new_state, _device_mean(metrics, state.axis_name)
+  s = state.settings
+  images = batch["image"].reshape((s.d_steps, -1) + batch["image"].shape[1:])
+  labels = batch["label"].reshape((s.d_steps, -1))
+  if s.d_steps == 1:
+    state, d_metrics = d_update(state, {"image": images[0], "label": labels[0]}, jax.random.fold_in(rng, 0))
+  else:
+    def one_d_update(state, chunk):
+      i, chunk_images, chunk_labels = chunk
+      return d_update(state, {"image": chunk_images, "label": chunk_labels}, jax.random.fold_in(rng, i))
+    state, d_metrics = jax.lax.scan(one_d_update, state, (jnp.arange(s.d_steps), images, labels))
+    d_metrics = jax.tree.map(lambda m: m.mean(axis=0), d_metrics)
+  state, g_metrics = g_update(state, {"image": images[-1], "label": labels[-1]},
+                              jax.random.fold_in(rng, s.d_steps))
+  metrics = {**d_metrics, **g_metrics}
+  if s.augment:
+    metrics["augment_p"] = state.augment_p
+  if s.ada_target:
+    num_devices = 1 if state.axis_name is None else jax.lax.psum(1, state.axis_name)
+    state = _adapt_augmentation(state, images.shape[1] * num_devices)
+  return state.replace(step=state.step + 1), metrics

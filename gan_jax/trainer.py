@@ -28,10 +28,13 @@ from gan_jax import data
 from gan_jax import evaluate
 from gan_jax import metrics
 from gan_jax import parallel
+from gan_jax import run_info
+from gan_jax import sample
 from gan_jax.errors import UserError
 from gan_jax.train import create_train_state
 
 _SAMPLE_STREAM = 2
+_OPTIONAL_LOG_METRICS = ("d_reg", "feature_matching", "real_sign", "augment_p")
 
 
 def default_workdir(config: ml_collections.ConfigDict, root: str = "checkpoints") -> str:
@@ -142,16 +145,23 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
            dataset: data.ImageDataset) -> dict:
   is_chief = jax.process_index() == 0
   host_batch = config.batch_size // jax.process_count()
-  if host_batch > len(dataset):
-    raise UserError(f"--batch_size={config.batch_size} needs {host_batch} images per host but the "
-                    f"dataset shard has {len(dataset)}; lower --batch_size")
-  steps_per_epoch = len(dataset) // host_batch
+  if host_batch * config.d_steps > len(dataset):
+    raise UserError(f"--batch_size={config.batch_size} with --d_steps={config.d_steps} needs "
+                    f"{host_batch * config.d_steps} images per host and step but the dataset shard has "
+                    f"{len(dataset)}; lower --batch_size or --d_steps")
+  if config.conditional and dataset.num_classes < 2:
+    raise UserError(f"--conditional needs class labels but {config.dataset} has "
+                    f"{dataset.num_classes} class; train it without --conditional")
+  steps_per_epoch = parallel.steps_per_epoch(len(dataset), host_batch, config.d_steps)
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
+  images_per_step = config.batch_size * config.d_steps  # real images D sees per step
   image_shape = dataset.images.shape[1:]
+  if is_chief:
+    run_info.save(workdir, image_shape, dataset.class_names)
 
   fid_during_training = _FidDuringTraining(config, workdir) if config.eval_every else None
   template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
-                                axis_name=dp.axis_name)
+                                num_classes=dataset.num_classes, axis_name=dp.axis_name)
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
   state = checkpoints.restore_latest(template) or template
   start_step = int(state.step)
@@ -164,14 +174,16 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     if not os.path.exists(real_path):
       artifacts.save_grid(dataset.images[:25], real_path, columns=5)
 
-  fixed_noise = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_STREAM),
-                                  (config.num_samples, config.latent_dim))
-  generate = jax.jit(lambda s, z: s.generate(z))
+  grid_z, grid_labels, grid_columns = sample.grid_inputs(
+      jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_STREAM), config.num_samples,
+      config.latent_dim, template.num_classes)
+  generate = jax.jit(lambda s, z, y: s.generate(z, y))
 
   def save_samples(host_state):
-    images = artifacts.to_uint8(generate(host_state, fixed_noise))  # every host joins the computation
+    images = artifacts.to_uint8(generate(host_state, grid_z, grid_labels))  # every host joins in
     if is_chief:
-      artifacts.save_grid(images, os.path.join(workdir, "samples", f"step_{int(host_state.step):07d}.png"))
+      artifacts.save_grid(images, os.path.join(workdir, "samples", f"step_{int(host_state.step):07d}.png"),
+                          columns=grid_columns)
 
   state = dp.put_state(state)
   images, labels = dp.put_data(dataset.images, dataset.labels)
@@ -207,15 +219,16 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         means = {k: float(np.mean(np.concatenate([np.asarray(m[k]) for m in pending])))
                  for k in pending[0]}
         now = time.time()
-        images_per_sec = (step - last_log_step) * config.batch_size / max(now - last_log_time, 1e-9)
+        images_per_sec = (step - last_log_step) * images_per_step / max(now - last_log_time, 1e-9)
         row = dict(step=step, epoch=step / steps_per_epoch, images_per_sec=images_per_sec, **means)
         if is_chief:
           loss_log.append([row])
-        steps_per_sec = images_per_sec / config.batch_size
+        steps_per_sec = images_per_sec / images_per_step
         eta = datetime.timedelta(seconds=int((total_steps - step) / steps_per_sec)) if steps_per_sec else "?"
-        logging.info("step %d/%d epoch %.2f | d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f | "
+        extras = "".join(f" {k} {means[k]:.4g}" for k in _OPTIONAL_LOG_METRICS if k in means)
+        logging.info("step %d/%d epoch %.2f | d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f%s | "
                      "%.0f img/s | ETA %s", step, total_steps, row["epoch"], means["d_loss"],
-                     means["g_loss"], means["d_real"], means["d_fake"], images_per_sec, eta)
+                     means["g_loss"], means["d_real"], means["d_fake"], extras, images_per_sec, eta)
         pending, last_log_time, last_log_step = [], now, step
       if step % config.sample_every == 0 or stopping:
         save_samples(dp.get_state(state))

@@ -1,5 +1,7 @@
-"""Building blocks shared by the architectures: optional spectral norm and the projection head."""
+"""Building blocks shared by the architectures: optional spectral norm, the projection head, conditional
+BatchNorm and self-attention."""
 import dataclasses
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -21,7 +23,86 @@ class SpectralNormWrapper:
     return nn.SpectralNorm(layer)(x, *args, update_stats=self.train, **kwargs)
 
 
-def projection(features, labels, num_classes: int, sn: SpectralNormWrapper):
+def require_labels(labels, num_classes: int) -> None:
+  """Raises a clear error when a class-conditional module is called without labels."""
+  if num_classes and labels is None:
+    raise ValueError(f"this model is class-conditional ({num_classes} classes) and needs labels (B,)")
+
+
+def projection(features, labels, num_classes: int, sn: SpectralNormWrapper,
+               embedding_init: Callable = nn.linear.default_embed_init):
   """The class term of a projection discriminator: <embed(y), features>, (B,) float32."""
-  embedding = sn(nn.Embed(num_classes, features.shape[-1]), labels)
+  embedding = sn(nn.Embed(num_classes, features.shape[-1], embedding_init=embedding_init), labels)
   return jnp.sum(embedding.astype(jnp.float32) * features.astype(jnp.float32), axis=-1)
+
+
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose gain and bias come from a condition, chosen by what `condition` is:
+
+  - labels (B,) when `num_classes` > 0: a learned gain (init 1) and bias (init 0) per class, SNGAN's
+    categorical conditional BatchNorm;
+  - a vector (B, D) when `num_classes` is 0: gain = 1 + linear(c), bias = linear(c), BigGAN's; the
+    linear maps are spectrally normalised when `spectral_norm`;
+  - None: plain BatchNorm with its own learned scale and bias.
+
+  Statistics are averaged over the devices named by `axis_name` and updated only in training.
+  """
+  num_classes: int = 0
+  spectral_norm: bool = False
+  kernel_init: Callable = nn.linear.default_kernel_init  # of the linear maps
+  axis_name: Any = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, condition=None, *, train: bool):
+    require_labels(condition, self.num_classes)
+    plain = condition is None
+    x = nn.BatchNorm(use_running_average=not train, use_scale=plain, use_bias=plain,
+                     axis_name=self.axis_name, dtype=self.dtype)(x)
+    if plain:
+      return x
+    features = x.shape[-1]
+    if self.num_classes:
+      gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones, dtype=self.dtype,
+                      name="gain")(condition)
+      bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, dtype=self.dtype,
+                      name="bias")(condition)
+    else:
+      sn = SpectralNormWrapper(self.spectral_norm, train)
+      linear = lambda name: nn.Dense(features, use_bias=False, kernel_init=self.kernel_init,
+                                     dtype=self.dtype, name=name)
+      gain = 1 + sn(linear("gain"), condition)
+      bias = sn(linear("bias"), condition)
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+    return x * gain.reshape(shape) + bias.reshape(shape)
+
+
+class SelfAttention(nn.Module):
+  """SAGAN's self-attention block (Zhang et al. 2019, in BigGAN's form) on (B, H, W, C) feature maps.
+
+  Queries theta (C/8 channels), keys phi (C/8) and values g (C/2) are 1x1 convs, keys and values 2x2
+  max-pooled; the attended values are mapped back to C channels by a 1x1 conv o and added as
+  x + gamma * o, with gamma learned from 0 so that the block starts as the identity.
+  """
+  spectral_norm: bool = False
+  kernel_init: Callable = nn.linear.default_kernel_init
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    batch, height, width, channels = x.shape
+    if channels < 8:
+      raise ValueError(f"self-attention needs at least 8 channels, got {channels}")
+    sn = SpectralNormWrapper(self.spectral_norm, train)
+    conv = lambda features, name: nn.Conv(features, (1, 1), use_bias=False, kernel_init=self.kernel_init,
+                                          dtype=self.dtype, name=name)
+    pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))
+    theta = sn(conv(channels // 8, "theta"), x).reshape(batch, -1, channels // 8)
+    phi = pool(sn(conv(channels // 8, "phi"), x)).reshape(batch, -1, channels // 8)
+    g = pool(sn(conv(channels // 2, "g"), x)).reshape(batch, -1, channels // 2)
+    # The softmax runs in float32: in bfloat16 the normalisation over all keys loses too much precision.
+    attention = nn.softmax(jnp.einsum("bqc,bkc->bqk", theta, phi).astype(jnp.float32), axis=-1)
+    attended = jnp.einsum("bqk,bkc->bqc", attention.astype(g.dtype), g)
+    o = sn(conv(channels, "o"), attended.reshape(batch, height, width, channels // 2))
+    gamma = self.param("gamma", nn.initializers.zeros, ())
+    return x + gamma.astype(o.dtype) * o
