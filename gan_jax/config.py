@@ -133,7 +133,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            f"multiple of {num_devices} or set --num_devices")
   if config.model == "stylegan2":
     local_batch = config.batch_size // num_devices
-    _require(local_batch % min(config.mbstd_group, local_batch) == 0,
+    # A larger group would mix real and generated images in D's joint batch.
+    _require(local_batch % config.mbstd_group == 0,
              f"--mbstd_group={config.mbstd_group} must divide the per-device batch of {local_batch}")
   _require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
   for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):

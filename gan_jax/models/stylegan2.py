@@ -20,9 +20,11 @@ product with cmap divided by sqrt(d_width).
 Both use equalised learning rate (weights N(0, 1) / lr_mul, scaled at run time by lr_mul / sqrt(fan_in))
 and leaky ReLU (0.2) times sqrt(2).
 
-Left out of StyleGAN2-ADA: noise inputs, style mixing, path-length regularisation, truncation and its
-running average of w (the CIFAR configuration turns the first three off), the float16-specific
-activation clamping and weight pre-normalisation (bfloat16 has float32's range). Also different:
+Left out of StyleGAN2-ADA: noise inputs, style mixing and path-length regularisation (the CIFAR
+configuration turns these two off), truncation and its running average of w (a sampling option), the
+float16-specific activation clamping and weight pre-normalisation (bfloat16 has float32's range).
+Also different:
+- D is residual, StyleGAN2-ADA's default; its CIFAR configuration uses the plain ('orig') one;
 - resampling uses simple filters instead of the [1, 3, 3, 1] FIR filter: bilinear upsampling with
   jax.image.resize (half-pixel centres, edges replicated; in the interior the same as the FIR filter)
   and 2x2 average pooling (D's downsampling conv runs at full resolution and is then pooled, where

@@ -1,0 +1,139 @@
+"""What the train step does with each training option: EMA, several D steps, conditional labels,
+regularisers, instance noise and ADA. Tiny DCGANs on one device."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import losses
+from gan_jax import train
+from gan_jax.train import create_train_state, d_update, train_step
+from conftest import tiny_config
+
+BATCH = 8
+
+
+def _state(num_classes=0, **overrides):
+  return create_train_state(tiny_config(**overrides), jax.random.PRNGKey(0), (16, 16, 3),
+                            num_classes=num_classes)
+
+
+def _batch(n=BATCH, label=0, seed=1):
+  return {"image": jax.random.uniform(jax.random.PRNGKey(seed), (n, 16, 16, 3), minval=-1, maxval=1),
+          "label": jnp.full(n, label, jnp.int32)}
+
+
+def _leaves(tree):
+  return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_ema_update_formula():
+  ema, params = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([3.0, 6.0])}
+  # Late in training the decay is used as given: 0.99 * ema + 0.01 * params.
+  np.testing.assert_allclose(train.ema_update(ema, params, 0.99, 10_000)["w"], [1.02, 2.04], rtol=1e-6)
+  # At step 0 the warm-up caps the decay at 1/10.
+  np.testing.assert_allclose(train.ema_update(ema, params, 0.99, 0)["w"], [2.8, 5.6], rtol=1e-6)
+  # Decay 0: the EMA is the latest weights.
+  np.testing.assert_allclose(train.ema_update(ema, params, 0.0, 10_000)["w"], [3.0, 6.0])
+
+
+def test_train_step_keeps_the_ema_of_the_generator():
+  state = _state(ema_decay=0.999)
+  initial = _leaves(state.g_params)
+  state, _ = jax.jit(train_step)(state, _batch(), jax.random.PRNGKey(2))
+  for before, after, ema in zip(initial, _leaves(state.g_params), _leaves(state.g_ema_params)):
+    np.testing.assert_allclose(ema, 0.1 * before + 0.9 * after, rtol=1e-5, atol=1e-7)
+  assert not all(np.array_equal(a, b) for a, b in zip(_leaves(state.g_params), _leaves(state.g_ema_params)))
+  z = jnp.ones((2, state.latent_dim))
+  assert not np.array_equal(state.generate(z), state.generate(z, ema=False))
+
+
+def test_several_d_updates_per_generator_update():
+  state = _state(d_steps=3)
+  state, metrics = jax.jit(train_step)(state, _batch(3 * BATCH), jax.random.PRNGKey(2))
+  assert int(state.d_opt_state[0].count) == 3 and int(state.g_opt_state[0].count) == 1
+  assert int(state.step) == 1 and np.isfinite(float(metrics["d_loss"]))
+
+
+def test_each_d_update_reads_its_own_rows():
+  """D update i sees rows [i * B, (i + 1) * B): changing the second chunk changes only what follows it."""
+  state = _state(d_steps=2)
+  batch = _batch(2 * BATCH)
+  altered = dict(batch, image=batch["image"].at[BATCH:].set(0.0))
+  step = jax.jit(train_step)
+  (_, a), (_, b) = step(state, batch, jax.random.PRNGKey(2)), step(_state(d_steps=2), altered,
+                                                                      jax.random.PRNGKey(2))
+  assert float(a["d_loss"]) != float(b["d_loss"])
+
+
+def test_conditional_labels_reach_d_and_g():
+  """D's projection embedding learns from the real images' class and the sampled fake classes only;
+  G's class embedding only from the sampled classes."""
+  state = _state(num_classes=10, conditional=True, d_dropout=0.0)
+  rng = jax.random.PRNGKey(3)
+  fake_labels = set(np.asarray(train._fake_labels(train._example_keys(rng, BATCH, None), 10)).tolist())
+  assert 2 not in fake_labels  # the test needs a real class that no fake has
+  new_state, _ = jax.jit(d_update)(state, _batch(label=2), rng)
+  before, after = state.d_params, new_state.d_params
+  changed = lambda a, b: set(np.nonzero(np.any(np.asarray(a) != np.asarray(b), axis=1))[0].tolist())
+  embedding = [k for k in before if "Embed" in k][0]
+  assert changed(before[embedding]["embedding"], after[embedding]["embedding"]) == fake_labels | {2}
+  g_rng = jax.random.PRNGKey(4)
+  g_labels = set(np.asarray(train._fake_labels(train._example_keys(g_rng, BATCH, None), 10)).tolist())
+  new_state, _ = jax.jit(train.g_update)(state, _batch(label=2), g_rng)
+  before, after = state.g_params["Embed_0"]["embedding"], new_state.g_params["Embed_0"]["embedding"]
+  assert changed(before, after) == g_labels
+  # Unconditional states refuse nothing but need no labels; conditional generate() needs them.
+  with pytest.raises(ValueError, match="pass labels"):
+    state.generate(jnp.zeros((1, state.latent_dim)))
+
+
+def test_r1_penalty_in_the_d_update():
+  gamma = 10.0
+  state = _state(r1_gamma=gamma, d_dropout=0.0)
+  batch = _batch()
+  _, metrics = jax.jit(d_update)(state, batch, jax.random.PRNGKey(2))
+  logits = lambda x: state.discriminator.apply({"params": state.d_params, "batch_stats": state.d_batch_stats},
+                                               x, batch["label"], train=False)[0]
+  expected = gamma / 2 * losses.squared_gradient_norm(logits, batch["image"]).mean()
+  np.testing.assert_allclose(metrics["d_reg"], expected, rtol=1e-4)
+
+
+def test_lazy_regularisation_runs_every_few_steps_scaled_up():
+  state = _state(r1_gamma=1.0, reg_every=4, d_dropout=0.0)
+  update = jax.jit(d_update)
+  _, on_step = update(state, _batch(), jax.random.PRNGKey(2))
+  _, off_step = update(state.replace(step=jnp.int32(1)), _batch(), jax.random.PRNGKey(2))
+  eager_state = _state(r1_gamma=1.0, d_dropout=0.0)
+  _, eager = jax.jit(d_update)(eager_state, _batch(), jax.random.PRNGKey(2))
+  np.testing.assert_allclose(on_step["d_reg"], 4 * eager["d_reg"], rtol=1e-5)
+  assert float(off_step["d_reg"]) == 0.0
+
+
+@pytest.mark.parametrize("step, expected_std", [(0, 0.5), (50, 0.25), (100, 0.0), (500, 0.0)])
+def test_instance_noise_is_annealed(step, expected_std):
+  state = _state(instance_noise=0.5, instance_noise_steps=100).replace(step=jnp.int32(step))
+  images = jnp.zeros((64, 16, 16, 3))
+  keys = train._example_keys(jax.random.PRNGKey(0), 64, None)
+  noisy = train._discriminator_input(state, images, keys, train._AUGMENT_REAL, train._NOISE_REAL)
+  np.testing.assert_allclose(float(jnp.std(noisy)), expected_std, rtol=0.02, atol=1e-7)
+
+
+def test_ada_moves_the_probability_by_one_batch_per_adjustment():
+  state = _state(augment="color,translation,cutout", augment_p=0.5, ada_target=0.6, ada_interval=1,
+                 ada_kimg=1.0)
+  state, metrics = jax.jit(train_step)(state, _batch(), jax.random.PRNGKey(2))
+  step_size = BATCH / 1000.0
+  expected = 0.5 + np.sign(float(metrics["real_sign"]) - 0.6) * step_size
+  np.testing.assert_allclose(float(state.augment_p), expected, rtol=1e-6)
+  assert float(state.ada_updates) == 0.0  # the statistic starts again after an adjustment
+
+
+@pytest.mark.parametrize("loss, regulariser", [("rpgan", dict(r2_gamma=1.0)), ("wgan", dict(gp_weight=10.0))])
+def test_losses_with_feature_matching_train(loss, regulariser):
+  """The paths that read real images in G's update (rpgan, feature matching) and the penalties on
+  generated images (R2, gradient penalty); the other objectives differ only in their formula."""
+  state = _state(loss=loss, feature_matching=1.0, **regulariser)
+  state, metrics = jax.jit(train_step)(state, _batch(), jax.random.PRNGKey(2))
+  assert all(np.isfinite(float(v)) for v in metrics.values()), (loss, metrics)
+  assert float(metrics["feature_matching"]) > 0 and float(metrics["d_reg"]) > 0
