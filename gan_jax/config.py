@@ -9,7 +9,9 @@ from gan_jax import augment
 from gan_jax import models
 from gan_jax import parallel
 from gan_jax.errors import UserError
+from gan_jax.models import biggan
 from gan_jax.models import dcgan
+from gan_jax.models import resnet
 
 # Fields that may change when a run is resumed: they do not change what is trained.
 RESUMABLE_FIELDS = frozenset({
@@ -131,6 +133,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(config.batch_size % num_devices == 0,
            f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
            f"multiple of {num_devices} or set --num_devices")
+  try:  # the architectures' own checks of their settings, as one-line errors
+    if config.model in ("resnet", "biggan"):
+      resnet.check_attention_resolution(config.attention_resolution, size)
+    if config.model == "biggan":
+      biggan.check_latent_dim(config.latent_dim, size)
+  except ValueError as e:
+    raise UserError(f"{e} (--model={config.model})") from e
   if config.model == "stylegan2":
     local_batch = config.batch_size // num_devices
     # A larger group would mix real and generated images in D's joint batch.

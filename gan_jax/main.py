@@ -38,7 +38,18 @@ _FIELD_FLAGS = [
     flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
                         "~/tensorflow_datasets)."),
     flags.DEFINE_integer("image_size", None, "Image size the models work at (smaller images are padded)."),
-    flags.DEFINE_string("model", None, "Architecture: dcgan."),
+    flags.DEFINE_string("model", None, "Architecture: dcgan, resnet (SNGAN), biggan or stylegan2."),
+    flags.DEFINE_bool("conditional", None, "Class-conditional G and D (labels from the dataset)."),
+    flags.DEFINE_string("loss", None, "Objective: nonsaturating, hinge, wgan, lsgan or rpgan."),
+    flags.DEFINE_integer("d_steps", None, "Discriminator updates per generator update."),
+    flags.DEFINE_string("augment", None, "DiffAugment operations for D's inputs: a comma-separated "
+                        "subset of color,translation,cutout."),
+    flags.DEFINE_float("ada_target", None, "Adapt the augmentation probability towards this "
+                       "E[sign D(x_real)] (ADA; 0 = fixed --config.augment_p)."),
+    flags.DEFINE_float("r1_gamma", None, "R1 penalty weight on real images."),
+    flags.DEFINE_float("gp_weight", None, "WGAN-GP gradient penalty weight."),
+    flags.DEFINE_float("ema_decay", None, "Decay of the generator's weight EMA (0 = none)."),
+    flags.DEFINE_string("compute_dtype", None, "float32, or bfloat16 for mixed precision."),
     flags.DEFINE_integer("batch_size", None, "Global batch size, over all devices and hosts."),
     flags.DEFINE_integer("num_epochs", None, "Epochs to train (ignored when --num_steps > 0)."),
     flags.DEFINE_integer("num_steps", None, "Steps to train; > 0 overrides --num_epochs."),

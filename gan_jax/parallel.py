@@ -117,7 +117,9 @@ class DataParallel:
   def put_state(self, state: GANState) -> GANState:
     if self.strategy == "shard_map":
       return jax.device_put(state, NamedSharding(self.mesh, P()))
-    return flax.jax_utils.replicate(state, self.devices)
+    # The mesh axis named as the pmap axis: the sharding pmap returns, so the second call hits the
+    # compilation cache instead of compiling again.
+    return flax.jax_utils.replicate(state, self.devices, axis_name=_PMAP_AXIS)
 
   def get_state(self, state: GANState) -> GANState:
     """One copy of a placed state, usable outside the train function (sampling, checkpoints)."""
@@ -130,7 +132,7 @@ class DataParallel:
     if self.strategy == "shard_map":
       sharding = NamedSharding(self.mesh, P("hosts"))
       return tuple(jax.make_array_from_process_local_data(sharding, x[None]) for x in (images, labels))
-    return flax.jax_utils.replicate((images, labels), self.devices)
+    return flax.jax_utils.replicate((images, labels), self.devices, axis_name=_PMAP_AXIS)
 
   def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:
     """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated.

@@ -1,5 +1,9 @@
 """Run by test_parallel.py in a process with 8 simulated CPU devices: trains the same steps on 1 device,
-on 8 devices with shard_map and on 8 devices with pmap, and prints the largest parameter difference."""
+on 8 devices with shard_map and on 8 devices with pmap, and prints the largest parameter difference.
+
+The run switches on everything that draws randomness or averages over the batch: class-conditional
+models, dropout, spectral norm, two D updates per step, DiffAugment with ADA, lazy R1, instance noise,
+feature matching (a global-batch mean), label smoothing and the EMA."""
 import json
 import sys
 
@@ -10,11 +14,16 @@ from gan_jax import parallel
 from gan_jax.train import create_train_state
 from conftest import tiny_config
 
+EVERYTHING = dict(conditional=True, d_spectral_norm=True, d_steps=2, augment="color,translation,cutout",
+                  augment_p=0.5, ada_target=0.6, ada_interval=1, ada_kimg=1.0, r1_gamma=1.0, reg_every=2,
+                  instance_noise=0.1, instance_noise_steps=100, feature_matching=0.1, label_smoothing=0.1,
+                  ema_decay=0.9)
+
 
 def train(strategy, num_devices, images, labels):
   dp = parallel.DataParallel(strategy, parallel.local_devices(num_devices))
-  state = create_train_state(tiny_config(), jax.random.PRNGKey(0), images.shape[1:],
-                             axis_name=dp.axis_name)
+  state = create_train_state(tiny_config(**EVERYTHING), jax.random.PRNGKey(0), images.shape[1:],
+                             num_classes=10, axis_name=dp.axis_name)
   state = dp.put_state(state)
   data = dp.put_data(images, labels)
   step = dp.train_function(global_batch=16, steps=3)
@@ -22,16 +31,16 @@ def train(strategy, num_devices, images, labels):
     state, metrics = step(state, *data)
   state = dp.get_state(state)
   assert int(state.step) == 6
-  leaves = jax.tree.leaves((state.g_params, state.g_batch_stats, state.d_params,
-                            state.g_opt_state, state.d_opt_state))
+  leaves = jax.tree.leaves((state.g_params, state.g_batch_stats, state.g_ema_params, state.d_params,
+                            state.d_batch_stats, state.g_opt_state, state.d_opt_state, state.augment_p))
   return np.concatenate([np.asarray(x, np.float64).ravel() for x in leaves]), metrics
 
 
 def main():
   assert jax.device_count() == 8, jax.devices()
   rng = np.random.RandomState(0)
-  images = rng.randint(0, 256, (48, 32, 32, 3)).astype(np.uint8)
-  labels = rng.randint(0, 10, 48).astype(np.int32)
+  images = rng.randint(0, 256, (96, 32, 32, 3)).astype(np.uint8)
+  labels = rng.randint(0, 10, 96).astype(np.int32)
   reference, ref_metrics = train("shard_map", 1, images, labels)
   result = {"scale": float(np.abs(reference).max())}
   for strategy in ("shard_map", "pmap"):

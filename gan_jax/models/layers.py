@@ -51,13 +51,14 @@ class ConditionalBatchNorm(nn.Module):
   spectral_norm: bool = False
   kernel_init: Callable = nn.linear.default_kernel_init  # of the linear maps
   axis_name: Any = None
+  momentum: float = 0.9  # of the running statistics: SNGAN's and BigGAN's (flax's default is 0.99)
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, condition=None, *, train: bool):
     require_labels(condition, self.num_classes)
     plain = condition is None
-    x = nn.BatchNorm(use_running_average=not train, use_scale=plain, use_bias=plain,
+    x = nn.BatchNorm(use_running_average=not train, use_scale=plain, use_bias=plain, momentum=self.momentum,
                      axis_name=self.axis_name, dtype=self.dtype)(x)
     if plain:
       return x

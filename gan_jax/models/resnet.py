@@ -94,7 +94,8 @@ def synthesis(x, conditions: Sequence, *, image_channels: int, num_classes: int,
     x = GBlock(x.shape[-1], num_classes=num_classes, spectral_norm=spectral_norm, kernel_init=kernel_init,
                axis_name=axis_name, dtype=dtype)(x, condition, train=train)
     if x.shape[1] == attention_resolution:
-      x = layers.SelfAttention(spectral_norm=spectral_norm, kernel_init=kernel_init, dtype=dtype)(x, train=train)
+      x = layers.SelfAttention(spectral_norm=spectral_norm, kernel_init=kernel_init, dtype=dtype)(
+          x, train=train)
   x = nn.relu(layers.ConditionalBatchNorm(axis_name=axis_name, dtype=dtype)(x, train=train))
   x = layers.SpectralNormWrapper(spectral_norm, train)(
       nn.Conv(image_channels, (3, 3), kernel_init=kernel_init, dtype=dtype), x)
@@ -200,4 +201,3 @@ def build(config, image_shape, *, num_classes, axis_name, dtype):
                                 spectral_norm=config.d_spectral_norm,
                                 attention_resolution=config.attention_resolution, dtype=dtype)
   return generator, discriminator
-
