@@ -54,7 +54,7 @@ def test_run_leaves_every_artifact(runs):
     rows = list(csv.DictReader(f))
   assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
   for row in rows:
-    assert set(row) == {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec"}
+    assert set(row) == {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec", "real_sign"}
     assert all(math.isfinite(float(v)) for v in row.values())
   assert float(rows[-1]["epoch"]) == pytest.approx(20 / (64 // 16))
   assert (workdir / "config.json").exists()

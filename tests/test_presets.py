@@ -1,0 +1,97 @@
+"""Every preset in experiments/ trains end to end under tfds's mock CIFAR-10 (shrunk to tiny widths and a
+few steps), and `python -m gan_jax.sample` works on a conditional run."""
+import csv
+import importlib
+import math
+import os
+
+import imageio.v2 as imageio
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import run_info
+from gan_jax import sample
+from gan_jax import trainer
+from gan_jax.errors import UserError
+from conftest import REPO, run_cli
+
+PRESETS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "experiments"))
+                 if f.endswith(".py") and not f.startswith("_"))
+
+
+def tiny_preset(name, **overrides):
+  config = importlib.import_module(f"experiments.{name}").get_config()
+  config.update(dict(g_width=8, d_width=8, latent_dim=16, embed_dim=8, batch_size=8, num_epochs=0,
+                     num_steps=4, steps_per_call=2, log_every=2, sample_every=4, checkpoint_every=4,
+                     num_samples=20))
+  config.update(overrides)
+  return config
+
+
+def train_preset(name, workdir, **overrides):
+  with tfds.testing.mock_data(num_examples=64):
+    return trainer.train_and_evaluate(tiny_preset(name, **overrides), str(workdir))
+
+
+def test_the_presets_are_the_documented_ones():
+  assert PRESETS == ["biggan_cifar10", "dcgan", "sngan", "stylegan2_cifar10", "wgan_gp"]
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("biggan")
+  train_preset("biggan_cifar10", workdir)
+  # tfds's mock CIFAR-10 names its classes "0".."9"; the real one's names, as its run would record them.
+  run_info.save(str(workdir), (32, 32, 3), CIFAR10_CLASSES)
+  return workdir
+
+
+@pytest.mark.parametrize("name", [p for p in PRESETS if p != "biggan_cifar10"])
+def test_preset_trains_end_to_end(name, tmp_path):
+  # augment_p starts at 0.5 so that ADA's first adjustment (after step 2) shows whichever way it goes.
+  ada = {"augment_p": 0.5, "ada_interval": 2} if name == "stylegan2_cifar10" else {}
+  summary = train_preset(name, tmp_path, **ada)
+  assert summary["step"] == 4
+  with open(tmp_path / "losses.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r["step"]) for r in rows] == [2, 4]
+  assert all(math.isfinite(float(v)) for row in rows for v in row.values())
+  assert os.listdir(tmp_path / "samples") == ["step_0000004.png"]
+  assert os.path.isdir(tmp_path / "export" / "generator")
+  if name == "stylegan2_cifar10":  # ADA's probability is logged and adapted
+    assert float(rows[0]["augment_p"]) == 0.5 and float(rows[-1]["augment_p"]) != 0.5
+
+
+def test_conditional_preset_draws_one_row_per_class(conditional_run):
+  grid = np.asarray(Image.open(conditional_run / "samples" / "step_0000004.png"))
+  # 20 samples over 10 classes: 10 rows of 2 columns of 32x32 images, 2-pixel padding, upscaled 2x.
+  assert grid.shape[:2] == (2 * (10 * 34 + 2), 2 * (2 * 34 + 2))
+
+
+def test_sample_cli_writes_grids_gifs_and_npz(conditional_run, tmp_path):
+  grid = sample.write_samples(str(conditional_run), str(tmp_path / "cats.png"), num=9, class_value="cat")
+  assert Image.open(grid).size == (2 * (3 * 34 + 2),) * 2
+  walk = sample.write_samples(str(conditional_run), str(tmp_path / "walk.gif"), num=4, keyframes=2, frames=3)
+  assert len(imageio.mimread(walk)) == 6
+  npz = np.load(sample.write_samples(str(conditional_run), str(tmp_path / "s.npz"), num=23))
+  assert npz["images"].shape == (23, 32, 32, 3) and npz["images"].dtype == np.uint8
+  np.testing.assert_array_equal(npz["labels"], np.arange(23) % 10)  # classes drawn equally often
+  only_cats = np.load(sample.write_samples(str(conditional_run), str(tmp_path / "c.npz"), num=5,
+                                           class_value="3"))
+  np.testing.assert_array_equal(only_cats["labels"], [3] * 5)
+  with pytest.raises(UserError, match="--class=zebra is not a class of this run"):
+    sample.write_samples(str(conditional_run), str(tmp_path / "z.png"), class_value="zebra")
+
+
+def test_sample_cli_errors_are_one_line(conditional_run, tmp_path):
+  result = run_cli("gan_jax.sample", f"--workdir={conditional_run}", f"--out={tmp_path / 'x.jpg'}")
+  assert result.returncode != 0
+  assert "must end in .png, .gif, .npz" in result.stderr.strip().splitlines()[-1]
+  result = run_cli("gan_jax.sample", f"--workdir={conditional_run}", f"--out={tmp_path / 'x.png'}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert os.path.exists(tmp_path / "x.png")
