@@ -1,12 +1,22 @@
-"""Training throughput of a preset: images/s, step time and compile time, per parallelism strategy,
-with the on-device input pipeline and with a constant batch (their difference is the input's cost).
+"""Training throughput of the presets: images/s, step time, compile time and MFU, per parallelism strategy.
 
-    python benchmarks/train_throughput.py [--config=experiments/dcgan.py] [--strategies=shard_map,pmap]
+    python benchmarks/train_throughput.py                                  # every preset, shard_map
+    python benchmarks/train_throughput.py --presets=dcgan,biggan_cifar10 --strategies=shard_map,pmap
+    python benchmarks/train_throughput.py --set=compute_dtype=bfloat16     # override fields of each preset
+    python benchmarks/train_throughput.py --input_stall                    # also time a constant batch
     XLA_FLAGS=--xla_force_host_platform_device_count=8 python benchmarks/train_throughput.py  # 8 CPU devices
+
+images/s counts the real images D sees (batch_size * d_steps per step). FLOPs per step come from XLA's
+cost analysis of one D update and one G update, compiled apart (XLA counts a loop's body once, so the
+fused multi-step function cannot be used): d_steps * D + G, with lazily applied penalties counted
+1/reg_every of the time. MFU = those FLOPs per second / (devices * the device's dense bfloat16 peak),
+whatever the compute dtype, so float32 runs show how far they are from the tensor cores' best.
 
 The data are random uint8 images of the dataset's shape: pixel values do not change the cost of drawing a
 batch on the device, so no prepared dataset is needed.
 """
+import dataclasses
+import importlib
 import os
 import sys
 import time
@@ -14,21 +24,67 @@ import time
 from absl import app
 from absl import flags
 import jax
-from ml_collections import config_flags
+import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from gan_jax import parallel  # pylint: disable=g-import-not-at-top
-from gan_jax.train import create_train_state  # pylint: disable=g-import-not-at-top
+from gan_jax import train  # pylint: disable=g-import-not-at-top
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
-                           "dcgan.py"), "Preset to benchmark.", lock_config=False)
-_STRATEGIES = flags.DEFINE_list("strategies", list(parallel.STRATEGIES), "Strategies to compare.")
+_PRESETS = flags.DEFINE_list("presets", ["dcgan", "sngan", "wgan_gp", "biggan_cifar10", "stylegan2_cifar10"],
+                             "Presets (experiments/<name>.py) to measure.")
+_SET = flags.DEFINE_list("set", [], "field=value overrides applied to every preset.")
+_STRATEGIES = flags.DEFINE_list("strategies", ["shard_map"], "Parallelism strategies to compare.")
 _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 50000, "Dataset size kept on the devices.")
-_CHANNELS = flags.DEFINE_integer("channels", 3, "Image channels.")
-_CALLS = flags.DEFINE_integer("calls", 20, "Timed calls (each runs config.steps_per_call steps).")
+_NUM_CLASSES = flags.DEFINE_integer("num_classes", 10, "Classes, for conditional presets.")
+_CALLS = flags.DEFINE_integer("calls", 10, "Timed calls (each runs config.steps_per_call steps).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.")
+_INPUT_STALL = flags.DEFINE_bool("input_stall", False, "Also time a constant batch: the difference is "
+                                 "what drawing batches on the device costs.")
+_PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", 0.0, "Dense bf16 peak of one device (default: known "
+                                  "GPUs; none on CPU).")
+
+# Dense (no sparsity) bfloat16 tensor-core peaks, TFLOP/s, by a substring of jax's device_kind.
+PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L4": 121.0,
+                    "A10G": 70.0, "V100": 125.0}
+
+
+def load_preset(name: str, overrides):
+  config = importlib.import_module(f"experiments.{name}").get_config()
+  for item in overrides:
+    field, value = item.split("=", 1)
+    current = config[field]
+    config[field] = (value.lower() in ("1", "true", "yes") if isinstance(current, bool)
+                     else type(current)(value))
+  return config
+
+
+def peak_flops(device) -> float:
+  if _PEAK_TFLOPS.value:
+    return _PEAK_TFLOPS.value * 1e12
+  for kind, tflops in PEAK_BF16_TFLOPS.items():
+    if kind in device.device_kind:
+      return tflops * 1e12
+  return 0.0
+
+
+def _flops(function, *args) -> float:
+  analysis = jax.jit(function).lower(*args).compile().cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+  return float(analysis.get("flops", 0.0))
+
+
+def flops_per_step(config, image_shape, num_classes) -> float:
+  """XLA's FLOPs of one train step on the global batch: d_steps D updates and one G update."""
+  state = train.create_train_state(config, jax.random.PRNGKey(0), image_shape, num_classes=num_classes)
+  batch = {"image": jnp.zeros((config.batch_size,) + image_shape), "label": jnp.zeros(config.batch_size, jnp.int32)}
+  rng = jax.random.PRNGKey(1)
+  s = state.settings
+  with_settings = lambda **changes: state.replace(settings=dataclasses.replace(s, **changes))
+  d_plain = _flops(train.d_update, with_settings(r1_gamma=0.0, r2_gamma=0.0, gp_weight=0.0), batch, rng)
+  d_regularized = _flops(train.d_update, with_settings(reg_every=1), batch, rng) if s.regularized else d_plain
+  g = _flops(train.g_update, state, batch, rng)
+  return s.d_steps * (d_plain + (d_regularized - d_plain) / s.reg_every) + g
 
 
 def _time_calls(function, state, images, labels, calls):
@@ -39,37 +95,53 @@ def _time_calls(function, state, images, labels, calls):
   return state, time.perf_counter() - start
 
 
+def measure(config, dp, data, image_shape, num_classes, constant_batch):
+  """(compile seconds, seconds per step) of the preset's fused train function."""
+  state = dp.put_state(train.create_train_state(config, jax.random.PRNGKey(0), image_shape,
+                                                num_classes=num_classes, axis_name=dp.axis_name))
+  steps = config.steps_per_call
+  function = dp.train_function(global_batch=config.batch_size, steps=steps, constant_batch=constant_batch)
+  state, first = _time_calls(function, state, *data, 1)
+  best = float("inf")
+  for _ in range(_REPEATS.value):
+    state, seconds = _time_calls(function, state, *data, _CALLS.value)
+    best = min(best, seconds)
+  step_seconds = best / (_CALLS.value * steps)
+  return first - step_seconds * steps, step_seconds
+
+
 def main(argv):
   del argv
-  config = _CONFIG.value
+  device = jax.devices()[0]
+  peak = peak_flops(device)
+  print(f"JAX {jax.__version__} on {jax.device_count()} x {device.device_kind}; peak "
+        f"{peak / 1e12:.0f} TFLOP/s per device (dense bf16)" if peak else
+        f"JAX {jax.__version__} on {jax.device_count()} x {device.device_kind}; no known peak: MFU n/a "
+        "(--peak_tflops)")
+  print(f"{'preset':18} {'strategy':9} {'dtype':8} {'batch':>5} {'d_steps':>7} {'compile_s':>9} {'step_ms':>8} "
+        f"{'images/s':>9} {'GFLOP/step':>10} {'TFLOP/s':>8} {'MFU':>6}")
   rng = np.random.RandomState(0)
-  size = config.image_size
-  images = rng.randint(0, 256, (_NUM_EXAMPLES.value, size, size, _CHANNELS.value)).astype(np.uint8)
-  labels = rng.randint(0, 10, _NUM_EXAMPLES.value).astype(np.int32)
-  steps = config.steps_per_call
-  print(f"JAX {jax.__version__} on {jax.device_count()} x {jax.devices()[0].device_kind}; "
-        f"{config.model} batch {config.batch_size}, {steps} steps per call, {_CALLS.value} calls")
-  print(f"{'strategy':10} {'input':9} {'compile_s':>9} {'step_ms':>9} {'images/s':>10}")
-  for strategy in _STRATEGIES.value:
-    dp = parallel.DataParallel(strategy, parallel.local_devices(config.num_devices))
-    data = dp.put_data(images, labels)
-    results = {}
-    for constant in (False, True):
-      state = dp.put_state(create_train_state(config, jax.random.PRNGKey(0), images.shape[1:],
-                                              axis_name=dp.axis_name))
-      function = dp.train_function(global_batch=config.batch_size, steps=steps, constant_batch=constant)
-      state, first = _time_calls(function, state, *data, 1)
-      state, second = _time_calls(function, state, *data, 1)  # pmap may compile again once
-      best = float("inf")
-      for _ in range(_REPEATS.value):
-        state, seconds = _time_calls(function, state, *data, _CALLS.value)
-        best = min(best, seconds)
-      step_s = best / (_CALLS.value * steps)
-      compile_s = first + second - 2 * step_s * steps
-      results[constant] = config.batch_size / step_s
-      print(f"{strategy:10} {'constant' if constant else 'on-device':9} {compile_s:9.2f} "
-            f"{step_s * 1e3:9.3f} {results[constant]:10.0f}")
-    print(f"{strategy:10} input stall: {100 * (1 - results[False] / results[True]):.2f}% of throughput")
+  for name in _PRESETS.value:
+    config = load_preset(name, _SET.value)
+    image_shape = (config.image_size, config.image_size, 3)
+    images = rng.randint(0, 256, (_NUM_EXAMPLES.value,) + image_shape).astype(np.uint8)
+    labels = rng.randint(0, _NUM_CLASSES.value, _NUM_EXAMPLES.value).astype(np.int32)
+    flops = flops_per_step(config, image_shape, _NUM_CLASSES.value)
+    images_per_step = config.batch_size * config.d_steps
+    for strategy in _STRATEGIES.value:
+      config.parallelism = strategy
+      dp = parallel.DataParallel(strategy, parallel.local_devices(config.num_devices))
+      data = dp.put_data(images, labels)
+      compile_s, step_s = measure(config, dp, data, image_shape, _NUM_CLASSES.value, False)
+      achieved = flops / step_s
+      mfu = f"{100 * achieved / (peak * dp.num_global):5.1f}%" if peak else "n/a"
+      print(f"{name:18} {strategy:9} {config.compute_dtype[:8]:8} {config.batch_size:5d} {config.d_steps:7d} "
+            f"{compile_s:9.1f} {step_s * 1e3:8.2f} {images_per_step / step_s:9.0f} {flops / 1e9:10.2f} "
+            f"{achieved / 1e12:8.2f} {mfu:>6}", flush=True)
+      if _INPUT_STALL.value:
+        _, constant_step_s = measure(config, dp, data, image_shape, _NUM_CLASSES.value, True)
+        print(f"{'':18} {strategy:9} constant batch: {constant_step_s * 1e3:.2f} ms/step; drawing batches "
+              f"on the device costs {100 * (1 - constant_step_s / step_s):.2f}% of the step", flush=True)
 
 
 if __name__ == "__main__":

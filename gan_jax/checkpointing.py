@@ -8,7 +8,6 @@ from flax import serialization
 import jax
 import orbax.checkpoint as ocp
 
-from gan_jax.errors import UserError
 from gan_jax.train import GANState
 
 
@@ -69,21 +68,15 @@ class Checkpoints:
 
 
 def export_models(workdir: str, state: GANState) -> str:
-  """Saves the final G and D variables alone, for sampling: `<workdir>/export/{generator,discriminator}`."""
+  """Saves the final variables alone, ready for `module.apply`: `<workdir>/export/generator` (the EMA
+  weights, which samples and evaluation use), `generator_raw` (the trained weights) and
+  `discriminator`."""
   export_dir = os.path.join(os.path.abspath(workdir), "export")
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.join(export_dir, "generator"),
-                    {"params": state.g_params, "batch_stats": state.g_batch_stats}, force=True)
-  checkpointer.save(os.path.join(export_dir, "discriminator"), {"params": state.d_params}, force=True)
+  exports = {"generator": {"params": state.g_ema_params, "batch_stats": state.g_batch_stats},
+             "generator_raw": {"params": state.g_params, "batch_stats": state.g_batch_stats},
+             "discriminator": {"params": state.d_params, "batch_stats": state.d_batch_stats}}
+  for name, variables in exports.items():
+    checkpointer.save(os.path.join(export_dir, name), variables, force=True)
   checkpointer.wait_until_finished()
   return export_dir
-
-
-def load_generator_variables(workdir: str, template: GANState):
-  """The exported generator variables of a finished run, shaped like `template`'s."""
-  path = os.path.join(os.path.abspath(workdir), "export", "generator")
-  if not os.path.isdir(path):
-    raise UserError(f"no exported generator in {path}; train the run to the end first, or use its "
-                    "checkpoints")
-  target = {"params": template.g_params, "batch_stats": template.g_batch_stats}
-  return ocp.StandardCheckpointer().restore(path, target)
