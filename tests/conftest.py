@@ -9,6 +9,11 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Tests run tiny models for a few steps, so compiling dominates their time. LLVM at -O1 without its
+# expensive passes compiles a tiny train step ~2x faster than the default and runs it as fast (measured
+# on 2 CPU cores: 7.9 s vs 15.7 s to compile, 0.44 s to run either way). Subprocesses inherit it.
+XLA_TEST_FLAGS = "--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true"
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_TEST_FLAGS}".strip()
 # Converted Inception weights and reference statistics go to a fresh cache: no stale statistics of an
 # earlier run's (mock) data. The weights themselves come from $GAN_JAX_INCEPTION_WEIGHTS (README.md).
 os.environ["GAN_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gan_jax_test_cache_")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY_FLAGS, run_cli
+from conftest import REPO, TINY_FLAGS, XLA_TEST_FLAGS, run_cli
 
 
 def _error_line(result):
@@ -27,6 +27,12 @@ def _error_line(result):
     (["--num_steps=0", "--num_epochs=0"], "set --num_steps or --num_epochs"),
     (["--log_every=7"], "must be a multiple of --steps_per_call"),
     (["--model=vit"], "--model=vit is unknown"),
+    (["--loss=gan"], "--loss=gan is unknown; choose one of nonsaturating, hinge, wgan, lsgan, rpgan"),
+    (["--augment=color,rotate"], "names unknown augmentations ['rotate']"),
+    (["--ada_target=0.6"], "--augment is empty"),
+    (["--config=experiments/biggan_cifar10.py", "--latent_dim=100"], "BigGAN splits latent_dim=100 into 4"),
+    (["--model=resnet", "--config.attention_resolution=32"], "choose one of (8, 16)"),
+    (["--loss=hinge", "--config.label_smoothing=0.1"], "--label_smoothing works with"),
     (["--dataset=no_such_data"], "unknown dataset 'no_such_data'"),
     (["--dataset=cifar10"], "is not prepared as array_record"),
 ])
@@ -43,7 +49,7 @@ def test_batch_not_divisible_by_devices(tmp_path, image_dataset):
   data_dir, name = image_dataset
   result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
                    f"--workdir={tmp_path / 'run'}", "--batch_size=6",
-                   env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                   env={"XLA_FLAGS": f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=4"})
   assert "not divisible by the 4 devices" in _error_line(result)
 
 

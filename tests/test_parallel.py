@@ -5,14 +5,11 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, XLA_TEST_FLAGS
 
 
 def test_eight_devices_match_one_device():
-  # Few steps of tiny models: compiling dominates, so the CPU backend skips LLVM's optimisations
-  # (compiles ~3x faster, runs slower).
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0 "
-             "--xla_llvm_disable_expensive_passes=true",
+  env = dict(os.environ, XLA_FLAGS=f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=8",
              PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
   result = subprocess.run([sys.executable, os.path.join(REPO, "tests", "multidevice_check.py")],
                           env=env, capture_output=True, text=True, timeout=600, check=False)

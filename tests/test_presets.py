@@ -53,9 +53,11 @@ def conditional_run(tmp_path_factory):
 
 @pytest.mark.parametrize("name", [p for p in PRESETS if p != "biggan_cifar10"])
 def test_preset_trains_end_to_end(name, tmp_path):
-  # augment_p starts at 0.5 so that ADA's first adjustment (after step 2) shows whichever way it goes.
-  ada = {"augment_p": 0.5, "ada_interval": 2} if name == "stylegan2_cifar10" else {}
-  summary = train_preset(name, tmp_path, **ada)
+  # StyleGAN2's augment_p starts at 0.5 so that ADA's first adjustment (after step 2) shows whichever way
+  # it goes.
+  overrides = {"stylegan2_cifar10": {"augment_p": 0.5, "ada_interval": 2},
+               "dcgan": {"compute_dtype": "bfloat16"}}.get(name, {})  # mixed precision, end to end
+  summary = train_preset(name, tmp_path, **overrides)
   assert summary["step"] == 4
   with open(tmp_path / "losses.csv") as f:
     rows = list(csv.DictReader(f))

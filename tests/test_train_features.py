@@ -37,10 +37,21 @@ def test_ema_update_formula():
   np.testing.assert_allclose(train.ema_update(ema, params, 0.0, 10_000)["w"], [3.0, 6.0])
 
 
-def test_train_step_keeps_the_ema_of_the_generator():
-  state = _state(ema_decay=0.999)
+# One compiled step for several checks: 3 D updates per G update, an EMA, and ADA adjusting after every
+# step (1 image per thousand per unit of augment_p).
+COMBINED = dict(d_steps=3, ema_decay=0.999, augment="color,translation,cutout", augment_p=0.5, ada_target=0.6,
+                ada_interval=1, ada_kimg=1.0)
+
+
+@pytest.fixture(scope="module")
+def combined_step():
+  return jax.jit(train_step)
+
+
+def test_train_step_keeps_the_ema_of_the_generator(combined_step):
+  state = _state(**COMBINED)
   initial = _leaves(state.g_params)
-  state, _ = jax.jit(train_step)(state, _batch(), jax.random.PRNGKey(2))
+  state, _ = combined_step(state, _batch(3 * BATCH), jax.random.PRNGKey(2))
   for before, after, ema in zip(initial, _leaves(state.g_params), _leaves(state.g_ema_params)):
     np.testing.assert_allclose(ema, 0.1 * before + 0.9 * after, rtol=1e-5, atol=1e-7)
   assert not all(np.array_equal(a, b) for a, b in zip(_leaves(state.g_params), _leaves(state.g_ema_params)))
@@ -48,22 +59,32 @@ def test_train_step_keeps_the_ema_of_the_generator():
   assert not np.array_equal(state.generate(z), state.generate(z, ema=False))
 
 
-def test_several_d_updates_per_generator_update():
-  state = _state(d_steps=3)
-  state, metrics = jax.jit(train_step)(state, _batch(3 * BATCH), jax.random.PRNGKey(2))
+def test_several_d_updates_per_generator_update(combined_step):
+  state, metrics = combined_step(_state(**COMBINED), _batch(3 * BATCH), jax.random.PRNGKey(2))
   assert int(state.d_opt_state[0].count) == 3 and int(state.g_opt_state[0].count) == 1
   assert int(state.step) == 1 and np.isfinite(float(metrics["d_loss"]))
 
 
-def test_each_d_update_reads_its_own_rows():
-  """D update i sees rows [i * B, (i + 1) * B): changing the second chunk changes only what follows it."""
-  state = _state(d_steps=2)
-  batch = _batch(2 * BATCH)
-  altered = dict(batch, image=batch["image"].at[BATCH:].set(0.0))
-  step = jax.jit(train_step)
-  (_, a), (_, b) = step(state, batch, jax.random.PRNGKey(2)), step(_state(d_steps=2), altered,
-                                                                      jax.random.PRNGKey(2))
-  assert float(a["d_loss"]) != float(b["d_loss"])
+def test_d_updates_read_consecutive_rows_then_g_reads_the_last(combined_step):
+  """A step is d_update on rows [0, B), [B, 2B), [2B, 3B) with keys fold_in(rng, i), then g_update."""
+  state, batch, rng = _state(**COMBINED), _batch(3 * BATCH), jax.random.PRNGKey(2)
+  stepped, _ = combined_step(state, batch, rng)
+  manual, update = state, jax.jit(d_update)
+  for i in range(3):
+    chunk = {k: v[i * BATCH:(i + 1) * BATCH] for k, v in batch.items()}
+    manual, _ = update(manual, chunk, jax.random.fold_in(rng, i))
+  manual, _ = jax.jit(train.g_update)(manual, chunk, jax.random.fold_in(rng, 3))
+  for a, b in zip(_leaves((stepped.d_params, stepped.g_params)), _leaves((manual.d_params, manual.g_params))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_ada_moves_the_probability_by_the_images_of_a_step(combined_step):
+  state, metrics = combined_step(_state(**COMBINED), _batch(3 * BATCH), jax.random.PRNGKey(2))
+  step_size = 3 * BATCH / 1000.0  # 3 D updates of BATCH images each
+  expected = 0.5 + np.sign(float(metrics["real_sign"]) - 0.6) * step_size
+  np.testing.assert_allclose(float(state.augment_p), expected, rtol=1e-6)
+  assert float(state.ada_updates) == 0.0  # the statistic starts again after an adjustment
+  assert float(metrics["augment_p"]) == 0.5  # the probability this step used
 
 
 def test_conditional_labels_reach_d_and_g():
@@ -117,16 +138,6 @@ def test_instance_noise_is_annealed(step, expected_std):
   keys = train._example_keys(jax.random.PRNGKey(0), 64, None)
   noisy = train._discriminator_input(state, images, keys, train._AUGMENT_REAL, train._NOISE_REAL)
   np.testing.assert_allclose(float(jnp.std(noisy)), expected_std, rtol=0.02, atol=1e-7)
-
-
-def test_ada_moves_the_probability_by_one_batch_per_adjustment():
-  state = _state(augment="color,translation,cutout", augment_p=0.5, ada_target=0.6, ada_interval=1,
-                 ada_kimg=1.0)
-  state, metrics = jax.jit(train_step)(state, _batch(), jax.random.PRNGKey(2))
-  step_size = BATCH / 1000.0
-  expected = 0.5 + np.sign(float(metrics["real_sign"]) - 0.6) * step_size
-  np.testing.assert_allclose(float(state.augment_p), expected, rtol=1e-6)
-  assert float(state.ada_updates) == 0.0  # the statistic starts again after an adjustment
 
 
 @pytest.mark.parametrize("loss, regulariser", [("rpgan", dict(r2_gamma=1.0)), ("wgan", dict(gp_weight=10.0))])
