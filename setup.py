@@ -24,7 +24,7 @@ setuptools.setup(
         "scipy",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],
         # Only needed to prepare tfds's own datasets (cifar10, mnist, ...) from the internet.
         "tf": ["tensorflow-cpu"],
         "cuda": ["jax[cuda12]>=0.10"],

@@ -25,10 +25,4 @@ def get_config() -> ml_collections.ConfigDict:
   config.g_b1 = config.d_b1 = 0.0
   config.g_b2 = config.d_b2 = 0.9
   config.ema_decay = 0.999
-  config.num_epochs = 0
-  config.num_steps = 50_000
-  config.steps_per_call = 50
-  config.log_every = 500
-  config.sample_every = 5000
-  config.checkpoint_every = 5000
-  return config
+  return config_lib.train_for_steps(config, 50_000)

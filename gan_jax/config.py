@@ -92,6 +92,18 @@ def defaults() -> ml_collections.ConfigDict:
   return config
 
 
+def train_for_steps(config: ml_collections.ConfigDict, num_steps: int) -> ml_collections.ConfigDict:
+  """Sets a run of `num_steps` steps with the bookkeeping intervals of a long run (the presets' usual
+  stopping rule is --train_minutes); returns `config`."""
+  config.num_epochs = 0
+  config.num_steps = num_steps
+  config.steps_per_call = 50
+  config.log_every = 500
+  config.sample_every = 5000
+  config.checkpoint_every = 5000
+  return config
+
+
 def _require(condition: bool, message: str) -> None:
   if not condition:
     raise UserError(message)

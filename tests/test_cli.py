@@ -30,7 +30,7 @@ def _error_line(result):
     (["--loss=gan"], "--loss=gan is unknown; choose one of nonsaturating, hinge, wgan, lsgan, rpgan"),
     (["--augment=color,rotate"], "names unknown augmentations ['rotate']"),
     (["--ada_target=0.6"], "--augment is empty"),
-    (["--config=experiments/biggan_cifar10.py", "--latent_dim=100"], "BigGAN splits latent_dim=100 into 4"),
+    (["--config=experiments/biggan_cifar10.py", "--latent_dim=99"], "BigGAN splits latent_dim=99 into 4"),
     (["--model=resnet", "--config.attention_resolution=32"], "choose one of (8, 16)"),
     (["--loss=hinge", "--config.label_smoothing=0.1"], "--label_smoothing works with"),
     (["--dataset=no_such_data"], "unknown dataset 'no_such_data'"),

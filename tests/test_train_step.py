@@ -3,19 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import losses
 from gan_jax.train import create_train_state, train_step
 from conftest import tiny_config
-
-
-def test_losses_at_chance():
-  zeros = jnp.zeros(8)
-  np.testing.assert_allclose(losses.nonsaturating_d_loss(zeros, zeros), 2 * np.log(2), rtol=1e-6)
-  np.testing.assert_allclose(losses.nonsaturating_g_loss(zeros), np.log(2), rtol=1e-6)
-  # A confident, correct discriminator has a small loss; the generator's loss is then large.
-  np.testing.assert_allclose(losses.nonsaturating_d_loss(jnp.full(4, 10.0), jnp.full(4, -10.0)),
-                             2 * np.log1p(np.exp(-10.0)), rtol=1e-4)
-  np.testing.assert_allclose(losses.nonsaturating_g_loss(jnp.full(4, -10.0)), 10.0, rtol=1e-4)
 
 
 def test_train_step_in_research_code():
