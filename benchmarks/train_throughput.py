@@ -4,6 +4,7 @@
     python benchmarks/train_throughput.py --presets=dcgan,biggan_cifar10 --strategies=shard_map,pmap
     python benchmarks/train_throughput.py --set=compute_dtype=bfloat16     # override fields of each preset
     python benchmarks/train_throughput.py --input_stall                    # also time a constant batch
+    python benchmarks/train_throughput.py --flops_only                     # FLOPs per step, no training
     XLA_FLAGS=--xla_force_host_platform_device_count=8 python benchmarks/train_throughput.py  # 8 CPU devices
 
 images/s counts the real images D sees (batch_size * d_steps per step). FLOPs per step come from XLA's
@@ -41,6 +42,8 @@ _CALLS = flags.DEFINE_integer("calls", 10, "Timed calls (each runs config.steps_
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.")
 _INPUT_STALL = flags.DEFINE_bool("input_stall", False, "Also time a constant batch: the difference is "
                                  "what drawing batches on the device costs.")
+_FLOPS_ONLY = flags.DEFINE_bool("flops_only", False, "Print each preset's FLOPs per step and stop (no "
+                                "training; quick even for full-size presets on a CPU).")
 _PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", 0.0, "Dense bf16 peak of one device (default: known "
                                   "GPUs; none on CPU).")
 
@@ -128,6 +131,10 @@ def main(argv):
     labels = rng.randint(0, _NUM_CLASSES.value, _NUM_EXAMPLES.value).astype(np.int32)
     flops = flops_per_step(config, image_shape, _NUM_CLASSES.value)
     images_per_step = config.batch_size * config.d_steps
+    if _FLOPS_ONLY.value:
+      print(f"{name:18} {'-':9} {config.compute_dtype[:8]:8} {config.batch_size:5d} {config.d_steps:7d} "
+            f"{'':9} {'':8} {'':9} {flops / 1e9:10.2f}", flush=True)
+      continue
     for strategy in _STRATEGIES.value:
       config.parallelism = strategy
       dp = parallel.DataParallel(strategy, parallel.local_devices(config.num_devices))
