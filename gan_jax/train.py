@@ -11,7 +11,7 @@ the generator's EMA and ADA's augmentation probability. Everything random is key
 in the global batch, so a step gives the same result on any number of devices.
 """
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import flax
 from flax import struct
