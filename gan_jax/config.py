@@ -6,6 +6,7 @@ import os
 import ml_collections
 
 from gan_jax import augment
+from gan_jax import losses
 from gan_jax import models
 from gan_jax import parallel
 from gan_jax.errors import UserError
@@ -18,7 +19,6 @@ RESUMABLE_FIELDS = frozenset({
     "num_steps", "num_epochs", "train_minutes", "log_every", "sample_every", "checkpoint_every",
     "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir", "eval_every",
     "eval_samples"})
-LOSSES = ("nonsaturating", "hinge", "wgan", "lsgan", "rpgan")
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -113,7 +113,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises UserError naming the first bad field and what to do about it."""
   _require(bool(config.dataset), "--dataset is empty; name a tfds dataset (e.g. cifar10) or an imported one")
   for field, choices in (("model", models.MODEL_NAMES), ("g_activation", dcgan.ACTIVATION_NAMES),
-                         ("parallelism", parallel.STRATEGIES), ("loss", LOSSES),
+                         ("parallelism", parallel.STRATEGIES), ("loss", tuple(losses.OBJECTIVES)),
                          ("compute_dtype", tuple(models.COMPUTE_DTYPES))):
     _require(config[field] in choices,
              f"--{field}={config[field]} is unknown; choose one of {', '.join(choices)}")
@@ -134,10 +134,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for name in ("g_b1", "g_b2", "d_b1", "d_b2", "d_dropout", "ema_decay", "label_smoothing"):
     _require(0 <= config[name] < 1, f"--{name}={config[name]} must be in [0, 1)")
   _require(0 <= config.augment_p <= 1, f"--augment_p={config.augment_p} must be in [0, 1]")
-  unknown = set(augment.parse_policy(config.augment)) - set(augment.OPERATIONS)
+  policy = augment.parse_policy(config.augment)
+  unknown = set(policy) - set(augment.OPERATIONS)
   _require(not unknown, f"--augment={config.augment} names unknown augmentations {sorted(unknown)}; use a "
            f"comma-separated subset of {','.join(augment.OPERATIONS)}")
-  _require(not config.ada_target or augment.parse_policy(config.augment),
+  _require(not config.ada_target or policy,
            "--ada_target adapts the augmentation probability but --augment is empty; name the "
            f"augmentations, e.g. --augment={','.join(augment.OPERATIONS)}")
   _require(not config.label_smoothing or config.loss in ("nonsaturating", "lsgan"),

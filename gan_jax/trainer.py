@@ -34,7 +34,6 @@ from gan_jax.errors import UserError
 from gan_jax.train import create_train_state
 
 _SAMPLE_STREAM = 2
-_OPTIONAL_LOG_METRICS = ("d_reg", "feature_matching", "real_sign", "augment_p")
 
 
 def default_workdir(config: ml_collections.ConfigDict, root: str = "checkpoints") -> str:
@@ -225,7 +224,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
           loss_log.append([row])
         steps_per_sec = images_per_sec / images_per_step
         eta = datetime.timedelta(seconds=int((total_steps - step) / steps_per_sec)) if steps_per_sec else "?"
-        extras = "".join(f" {k} {means[k]:.4g}" for k in _OPTIONAL_LOG_METRICS if k in means)
+        extras = "".join(f" {k} {means[k]:.4g}" for k in artifacts.EXTRA_COLUMNS if k in means)
         logging.info("step %d/%d epoch %.2f | d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f%s | "
                      "%.0f img/s | ETA %s", step, total_steps, row["epoch"], means["d_loss"],
                      means["g_loss"], means["d_real"], means["d_fake"], extras, images_per_sec, eta)
