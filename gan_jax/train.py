@@ -179,6 +179,18 @@ def _discriminate(state: GANState, d_params, x, labels, dropout_keys):
   return logits.astype(jnp.float32), features, new_vars.get("batch_stats", {})
 
 
+def _discriminate_real_and_fake(state: GANState, d_params, real_in, fake_in, labels, fake_labels,
+                                dropout_keys):
+  """D on real and generated images in one batch (D has no batch statistics across the two halves, and
+  minibatch-stddev groups never span them): (real logits, fake logits, real features, fake features,
+  new batch_stats). Generated image i drops out with the key fold_in(dropout_keys[i], 1)."""
+  n = real_in.shape[0]
+  logits, features, batch_stats = _discriminate(
+      state, d_params, jnp.concatenate([real_in, fake_in]), jnp.concatenate([labels, fake_labels]),
+      jnp.concatenate([dropout_keys, _stream(dropout_keys, 1)]))
+  return logits[:n], logits[n:], features[:n], features[n:], batch_stats
+
+
 def _discriminator_input(state: GANState, images, keys, augment_stream, noise_stream):
   """What D sees of `images`: augmented (DiffAugment/ADA), plus annealed instance noise."""
   s = state.settings
@@ -193,10 +205,9 @@ def _discriminator_input(state: GANState, images, keys, augment_stream, noise_st
   return images
 
 
-def _regularization(state: GANState, d_params, real_in, fake_in, labels, fake_labels, keys):
+def _regularization(state: GANState, d_params, real_in, fake_in, labels, fake_labels, keys, dropout_keys):
   """R1 + R2 + gradient penalty, as added to D's loss."""
   s = state.settings
-  dropout_keys = _stream(keys, _DROPOUT)
   logits_fn = lambda y: lambda x: _discriminate(state, d_params, x, y, dropout_keys)[0]
   total = jnp.zeros((), jnp.float32)
   if s.r1_gamma:
@@ -214,8 +225,7 @@ def d_update(state: GANState, batch: Dict[str, jax.Array],
   """One discriminator update on `batch` (this device's share) against fresh generated images."""
   s = state.settings
   real, labels = batch["image"], batch["label"]
-  batch_size = real.shape[0]
-  keys = _example_keys(rng, batch_size, state.axis_name)
+  keys = _example_keys(rng, real.shape[0], state.axis_name)
   fake_labels = _fake_labels(keys, s.num_classes)
   fake, _ = _generate_train(state, state.g_params, _latents(keys, s.latent_dim), fake_labels)
   fake = jax.lax.stop_gradient(fake)
@@ -224,15 +234,13 @@ def d_update(state: GANState, batch: Dict[str, jax.Array],
   dropout_keys = _stream(keys, _DROPOUT)
 
   def loss_fn(d_params):
-    # Real and generated images in one batch: D has no batch statistics across the two halves.
-    logits, _, batch_stats = _discriminate(state, d_params, jnp.concatenate([real_in, fake_in]),
-                                           jnp.concatenate([labels, fake_labels]),
-                                           jnp.concatenate([dropout_keys, _stream(dropout_keys, 1)]))
-    real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
+    real_logits, fake_logits, _, _, batch_stats = _discriminate_real_and_fake(
+        state, d_params, real_in, fake_in, labels, fake_labels, dropout_keys)
     loss = losses.OBJECTIVES[s.loss].d_loss(real_logits, fake_logits, s.label_smoothing)
     reg = jnp.zeros((), jnp.float32)
     if s.regularized:
-      penalty = lambda: _regularization(state, d_params, real_in, fake_in, labels, fake_labels, keys)
+      penalty = lambda: _regularization(state, d_params, real_in, fake_in, labels, fake_labels, keys,
+                                        dropout_keys)
       if s.reg_every == 1:
         reg = penalty()
       else:  # lazy regularisation (StyleGAN2): every reg_every steps, reg_every times as strong
@@ -264,8 +272,7 @@ def g_update(state: GANState, batch: Dict[str, jax.Array],
   s = state.settings
   needs_real = s.loss == "rpgan" or s.feature_matching > 0
   real, labels = batch["image"], batch["label"]
-  batch_size = real.shape[0]
-  keys = _example_keys(rng, batch_size, state.axis_name)
+  keys = _example_keys(rng, real.shape[0], state.axis_name)
   z, fake_labels = _latents(keys, s.latent_dim), _fake_labels(keys, s.num_classes)
   dropout_keys = _stream(keys, _DROPOUT)
   real_in = _discriminator_input(state, real, keys, _AUGMENT_REAL, _NOISE_REAL) if needs_real else None
@@ -274,11 +281,9 @@ def g_update(state: GANState, batch: Dict[str, jax.Array],
     fake, batch_stats = _generate_train(state, g_params, z, fake_labels)
     fake_in = _discriminator_input(state, fake, keys, _AUGMENT_FAKE, _NOISE_FAKE)
     if needs_real:
-      logits, features, _ = _discriminate(state, state.d_params, jnp.concatenate([real_in, fake_in]),
-                                          jnp.concatenate([labels, fake_labels]),
-                                          jnp.concatenate([dropout_keys, _stream(dropout_keys, 1)]))
-      real_logits = jax.lax.stop_gradient(logits[:batch_size])
-      fake_logits, real_features, fake_features = logits[batch_size:], features[:batch_size], features[batch_size:]
+      real_logits, fake_logits, real_features, fake_features, _ = _discriminate_real_and_fake(
+          state, state.d_params, real_in, fake_in, labels, fake_labels, dropout_keys)
+      real_logits = jax.lax.stop_gradient(real_logits)
     else:
       fake_logits, fake_features, _ = _discriminate(state, state.d_params, fake_in, fake_labels,
                                                     _stream(dropout_keys, 1))
