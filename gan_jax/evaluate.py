@@ -20,7 +20,6 @@ import numpy as np
 from gan_jax import artifacts
 from gan_jax import checkpointing
 from gan_jax import config as config_lib
-from gan_jax import data
 from gan_jax import metrics
 from gan_jax import run_info
 from gan_jax.errors import UserError
@@ -30,24 +29,27 @@ _SAMPLE_BATCH = 500
 _EVAL_SEED = 12345  # evaluation noise, independent of the training seed
 
 
+def sample_labels(indices: np.ndarray, num_classes: int, class_index: Optional[int] = None) -> np.ndarray:
+  """The class of each sample: `class_index` for all of them, or index mod num_classes, so that every
+  class is drawn equally often (0 for unconditional generators)."""
+  if class_index is not None:
+    return np.full(len(indices), class_index, np.int32)
+  return (indices % max(num_classes, 1)).astype(np.int32)
+
+
 def generated_batches(state: GANState, num_samples: int, seed: int = _EVAL_SEED,
                       batch_size: int = _SAMPLE_BATCH, class_index: Optional[int] = None,
                       ema: bool = True) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """(uint8 images, labels) from the generator (BatchNorm in inference mode), `batch_size` at a time.
 
-  Conditional generators draw every class equally often (sample i has class i mod num_classes), or
-  only `class_index`; unconditional ones get labels 0.
+  Labels as `sample_labels` gives them.
   """
   @jax.jit
   def generate(state, key, labels):
     return state.generate(jax.random.normal(key, (batch_size, state.latent_dim)), labels, ema=ema)
 
   for start in range(0, num_samples, batch_size):
-    index = np.arange(start, start + batch_size)
-    if class_index is not None:
-      labels = np.full(batch_size, class_index, np.int32)
-    else:
-      labels = (index % max(state.num_classes, 1)).astype(np.int32)
+    labels = sample_labels(np.arange(start, start + batch_size), state.num_classes, class_index)
     images = generate(state, jax.random.fold_in(jax.random.PRNGKey(seed), start), labels)
     count = min(batch_size, num_samples - start)
     yield artifacts.to_uint8(images[:count]), labels[:count]
@@ -69,15 +71,13 @@ def load_run(workdir: str, step: Optional[int] = None):
     config = config_lib.defaults()
     config.update(json.load(f))
   recorded = run_info.load(workdir)
-  if recorded:
-    image_shape, class_names = recorded
-  else:  # a run from before dataset.json: read the shape from its dataset
-    source = data.open_source(config.dataset, config.split, config.data_dir or None)
-    height, width, channels = source.dataset_info.features["image"].shape
-    size = max(config.image_size, height or 0, width or 0)
-    image_shape = (size, size, channels)
-    label = source.dataset_info.features["label"] if "label" in source.dataset_info.features else None
-    class_names = list(label.names) if label is not None else ["all"]
+  if recorded is None:
+    # Checked before the checkpoints are touched: a state of another layout would fail to restore and
+    # be moved aside as corrupt.
+    raise UserError(f"{workdir} has no {run_info.FILENAME}, which every run of this gan_jax version "
+                    "writes when it starts; its checkpoints come from an older version, whose state "
+                    "this one cannot restore: train the run again")
+  image_shape, class_names = recorded
   template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
                                 num_classes=len(class_names))
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)

@@ -112,19 +112,14 @@ def write_samples(workdir: str, out: str, num: int = 64, class_value: Optional[s
              labels=np.concatenate([b[1] for b in batches]))
     os.replace(tmp, out)
   elif kind == ".png":
-    if label is None:
-      z, labels, columns = grid_inputs(key, num, state.latent_dim, state.num_classes)
-    else:
-      z, labels, columns = (jax.random.normal(key, (num, state.latent_dim)),
-                            jnp.full(num, label, jnp.int32), math.ceil(math.sqrt(num)))
+    z, labels, columns = grid_inputs(key, num, state.latent_dim, 0 if label is not None else state.num_classes)
+    if label is not None:
+      labels = jnp.asarray(evaluate.sample_labels(np.arange(num), state.num_classes, label))
     images = jax.jit(lambda s, z, y: s.generate(z, y, ema=ema))(state, z, labels)
     artifacts.save_grid(artifacts.to_uint8(images), out, columns=columns)
-  else:
+  else:  # path i shows class i mod num_classes, or the class asked for
     latents = interpolation_latents(key, num, keyframes, frames, state.latent_dim)
-    if label is not None:
-      labels = jnp.full(num, label, jnp.int32)
-    else:  # conditional: path i shows class i mod num_classes
-      labels = jnp.arange(num, dtype=jnp.int32) % max(state.num_classes, 1)
+    labels = jnp.asarray(evaluate.sample_labels(np.arange(num), state.num_classes, label))
     grids = interpolation_frames(state, latents, labels, ema=ema)
     tmp = f"{out}.tmp.gif"
     imageio.mimsave(tmp, grids, format="GIF", duration=0.08, loop=0)

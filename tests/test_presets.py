@@ -4,6 +4,7 @@ import csv
 import importlib
 import math
 import os
+import shutil
 
 import imageio.v2 as imageio
 import numpy as np
@@ -91,6 +92,17 @@ def test_sample_cli_writes_grids_gifs_and_npz(conditional_run, tmp_path):
   np.testing.assert_array_equal(only_cats["labels"], [3] * 5)
   with pytest.raises(UserError, match="--class=zebra is not a class of this run"):
     sample.write_samples(str(conditional_run), str(tmp_path / "z.png"), class_value="zebra")
+
+
+def test_a_run_without_its_dataset_record_is_refused_before_its_checkpoints_are_touched(conditional_run,
+                                                                                       tmp_path):
+  workdir = tmp_path / "old_run"
+  shutil.copytree(conditional_run, workdir)
+  os.remove(workdir / run_info.FILENAME)
+  before = sorted(os.listdir(workdir / "checkpoints"))
+  with pytest.raises(UserError, match="has no dataset.json"):
+    evaluate.load_run(str(workdir))
+  assert sorted(os.listdir(workdir / "checkpoints")) == before and not (workdir / "checkpoints_corrupt").exists()
 
 
 def test_sample_cli_errors_are_one_line(conditional_run, tmp_path):
