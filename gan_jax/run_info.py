@@ -1,6 +1,6 @@
 """What a run records about its data (`<workdir>/dataset.json`): the image shape and the class names.
 
-Sampling and evaluation rebuild the models from it, so a copied workdir needs no prepared dataset.
+Sampling and evaluation rebuild the models from it: a copied workdir can be sampled without the dataset.
 """
 import json
 import os
