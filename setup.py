@@ -17,6 +17,7 @@ setuptools.setup(
         "importlib_resources",
         "ml_collections",
         "absl-py",
+        "filelock",  # jax's compilation cache locks its entries with it (gan_jax.compilation_cache)
         "matplotlib",
         "imageio",
         "pillow",

@@ -14,6 +14,7 @@ import jax
 from ml_collections import config_flags
 
 import experiments
+from gan_jax import compilation_cache
 from gan_jax import trainer
 from gan_jax.errors import UserError
 
@@ -27,6 +28,10 @@ except (AttributeError, KeyError) as e:
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory. Default: checkpoints/<dataset>_<model>_<timestamp>. An existing "
     "run directory is resumed.")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache", None, "Directory of JAX's persistent compilation cache, which lets a resumed or "
+    "repeated run skip compiling (default: $JAX_COMPILATION_CACHE_DIR, else $GAN_JAX_CACHE_DIR/xla or "
+    "~/.cache/gan_jax/xla); '' turns it off.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (multi-host runs; each host reads "
     "its own shard of the data).")
@@ -108,6 +113,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  cache_dir = _COMPILATION_CACHE.value
+  if cache_dir is None:  # $JAX_COMPILATION_CACHE_DIR when set, else ours
+    cache_dir = jax.config.jax_compilation_cache_dir or compilation_cache.default_dir()
+  if cache_dir:
+    compilation_cache.enable(cache_dir)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   config = _config()

@@ -1,7 +1,9 @@
 """Data parallelism over all devices (and hosts), with the dataset resident on the devices.
 
 Each host loads its own shard of the dataset once; every device keeps its host's shard and draws its part
-of the batch inside the compiled step, so training does no per-step host work. Two strategies run the
+of the batch inside the compiled step, so training does no per-step host work. On accelerators a call
+fuses many steps into one compiled loop; on CPU it calls a one-step program per step (see
+DataParallel.fuses_steps). Two strategies run the
 same per-device program, with gradients and BatchNorm statistics averaged over all devices:
 - "shard_map": jit over a (hosts, devices) mesh; state replicated, data sharded by host.
 - "pmap": the classic per-device program; state and data copied along a leading device axis.
@@ -16,7 +18,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
-from gan_jax.train import GANState, train_step
+from gan_jax.train import GANState, lazy_penalty_due, train_step
 
 STRATEGIES = ("shard_map", "pmap")
 MESH_AXES = ("hosts", "devices")
@@ -40,8 +42,12 @@ def local_devices(num_devices: int = 0):
   return devices[:num_devices] if num_devices else devices
 
 
-def to_model_range(images_uint8):
-  return images_uint8.astype(jnp.float32) / 127.5 - 1.0
+def to_model_range(data):
+  """uint8 images -> float32 in [-1, 1]; float data (e.g. 2-D points, gan_jax.synthetic) are already
+  in the model's range and pass through unchanged."""
+  if jnp.issubdtype(data.dtype, jnp.floating):
+    return data
+  return data.astype(jnp.float32) / 127.5 - 1.0
 
 
 def epoch_order(base_key, epoch, num_examples):
@@ -57,13 +63,14 @@ def steps_per_epoch(num_examples: int, host_batch: int, d_steps: int = 1) -> int
 
 
 def _per_device_steps(state: GANState, images, labels, *, steps, local_batch, host_batch,
-                      devices_per_host, constant_batch):
+                      devices_per_host, constant_batch, regularize=None):
   """Runs `steps` train steps on this device's replica; returns the state and per-step metrics.
 
   images: this host's shard, uint8 (N, H, W, C). A step reads d_steps consecutive host batches of the
   epoch's order (one per D update); device i of the host takes rows [i * local_batch, (i + 1) *
   local_batch) of each, so every D update sees the same global batch on any number of devices. The
   epoch's order is computed once per call and again only when an epoch starts, not at every step.
+  `regularize` (one step only) is passed to train_step.
   """
   d_steps = state.settings.d_steps
   num_examples = images.shape[0]
@@ -79,17 +86,26 @@ def _per_device_steps(state: GANState, images, labels, *, steps, local_batch, ho
       indices = jnp.take(order, (step % epoch_steps) * host_batch * d_steps + within_step)
     return {"image": to_model_range(images[indices]), "label": labels[indices]}
 
+  def train_one(state, order):
+    return train_step(state, batch_at(state.step, order), step_key(state.key, state.step), regularize)
+
+  order = (jnp.arange(num_examples) if constant_batch else
+           epoch_order(state.key, state.step // epoch_steps, num_examples))
+  if steps == 1:  # no loop (see fuses_steps)
+    state, metrics = train_one(state, order)
+    return state, jax.tree.map(lambda m: m[None], metrics)
+  if regularize is not None:
+    raise ValueError("regularize is decided per step: pass it with steps=1 only")
+
   def one_step(carry, _):
     state, order = carry
     if not constant_batch:
       order = jax.lax.cond(state.step % epoch_steps == 0,
                            lambda: epoch_order(state.key, state.step // epoch_steps, num_examples),
                            lambda: order)
-    state, metrics = train_step(state, batch_at(state.step, order), step_key(state.key, state.step))
+    state, metrics = train_one(state, order)
     return (state, order), metrics
 
-  order = (jnp.arange(num_examples) if constant_batch else
-           epoch_order(state.key, state.step // epoch_steps, num_examples))
   (state, _), metrics = jax.lax.scan(one_step, (state, order), None, length=steps)
   return state, metrics
 
@@ -101,6 +117,7 @@ class DataParallel:
   devices: list  # this host's devices
 
   def __post_init__(self):
+    self._one_step_functions = {}  # (global batch, constant batch, lazy penalty due) -> compiled step
     if self.strategy not in STRATEGIES:
       raise ValueError(f"unknown parallelism '{self.strategy}'; use one of {STRATEGIES}")
     self.num_local = len(self.devices)
@@ -134,16 +151,43 @@ class DataParallel:
       return tuple(jax.make_array_from_process_local_data(sharding, x[None]) for x in (images, labels))
     return flax.jax_utils.replicate((images, labels), self.devices, axis_name=_PMAP_AXIS)
 
+  @property
+  def fuses_steps(self) -> bool:
+    """Whether a call runs its steps as one compiled loop. Not on CPU, where convolutions inside loops
+    run without XLA's fast kernels (train.convolutions_slow_in_control_flow): there each step is its own
+    compiled program, called from a host loop (a dispatch costs microseconds, a step 100s of ms)."""
+    return self.devices[0].platform != "cpu"
+
   def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:
     """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated.
 
     `global_batch` is the batch of one D update; a step reads state.settings.d_steps of them.
     """
+    if self.fuses_steps:
+      return self._compile(global_batch=global_batch, steps=steps, constant_batch=constant_batch)
+
+    def step_by_step(state, images, labels):
+      per_step = []
+      for _ in range(steps):
+        s = state.settings
+        due = (lazy_penalty_due(s, int(self.get_state(state).step)) if s.regularized and s.reg_every > 1
+               else None)
+        key = (global_batch, constant_batch, due)
+        if key not in self._one_step_functions:  # shared by all call sizes: one compilation
+          self._one_step_functions[key] = self._compile(global_batch=global_batch, steps=1,
+                                                        constant_batch=constant_batch, regularize=due)
+        state, metrics = self._one_step_functions[key](state, images, labels)
+        per_step.append(metrics)
+      return state, jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)
+
+    return step_by_step
+
+  def _compile(self, *, global_batch: int, steps: int, constant_batch: bool, regularize=None) -> Callable:
     local_batch = global_batch // self.num_global
     per_device = functools.partial(
         _per_device_steps, steps=steps, local_batch=local_batch,
         host_batch=local_batch * self.num_local, devices_per_host=self.num_local,
-        constant_batch=constant_batch)
+        constant_batch=constant_batch, regularize=regularize)
     if self.strategy == "shard_map":
       def on_host_shard(state, images, labels):
         return per_device(state, images[0], labels[0])

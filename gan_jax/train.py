@@ -11,7 +11,7 @@ the generator's EMA and ADA's augmentation probability. Everything random is key
 in the global batch, so a step gives the same result on any number of devices.
 """
 import dataclasses
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import flax
 from flax import struct
@@ -220,9 +220,24 @@ def _regularization(state: GANState, d_params, real_in, fake_in, labels, fake_la
   return total
 
 
-def d_update(state: GANState, batch: Dict[str, jax.Array],
-             rng: jax.Array) -> Tuple[GANState, Dict[str, jax.Array]]:
-  """One discriminator update on `batch` (this device's share) against fresh generated images."""
+def convolutions_slow_in_control_flow() -> bool:
+  """Whether the default backend runs convolutions slowly inside loops and conditionals.
+
+  XLA:CPU (jax 0.10) lowers a convolution inside a while loop or a conditional, and the convolutions
+  of its gradient, without its fast (Eigen) kernels: the weight gradient of a 3x3 conv, batch 64,
+  16x16x128, took 372 ms alone and 47 s inside lax.scan on 2 cores. So on CPU, D updates are
+  unrolled, lazy penalties are decided on the host, and parallel.DataParallel calls one step at a time.
+  """
+  return jax.default_backend() == "cpu"
+
+
+def d_update(state: GANState, batch: Dict[str, jax.Array], rng: jax.Array,
+             regularize: Optional[bool] = None) -> Tuple[GANState, Dict[str, jax.Array]]:
+  """One discriminator update on `batch` (this device's share) against fresh generated images.
+
+  `regularize` says whether a lazy penalty (reg_every > 1) is due at this step; None decides it on the
+  device from state.step (a conditional: slow on CPU, see convolutions_slow_in_control_flow).
+  """
   s = state.settings
   real, labels = batch["image"], batch["label"]
   keys = _example_keys(rng, real.shape[0], state.axis_name)
@@ -243,6 +258,8 @@ def d_update(state: GANState, batch: Dict[str, jax.Array],
                                         dropout_keys)
       if s.reg_every == 1:
         reg = penalty()
+      elif regularize is not None:  # lazy regularisation decided by the caller
+        reg = s.reg_every * penalty() if regularize else jnp.zeros((), jnp.float32)
       else:  # lazy regularisation (StyleGAN2): every reg_every steps, reg_every times as strong
         reg = jax.lax.cond(state.step % s.reg_every == 0, lambda: s.reg_every * penalty(),
                            lambda: jnp.zeros((), jnp.float32))
@@ -327,8 +344,15 @@ def _adapt_augmentation(state: GANState, images_per_d_update: int) -> Tuple[GANS
                        ada_updates=jnp.where(due, 0.0, state.ada_updates))
 
 
-def train_step(state: GANState, batch: Dict[str, jax.Array],
-               rng: jax.Array) -> Tuple[GANState, Dict[str, jax.Array]]:
+def lazy_penalty_due(settings: StepSettings, step: int) -> Optional[bool]:
+  """Whether step `step` applies the lazy penalties; None when the run has none (nothing to decide)."""
+  if not settings.regularized or settings.reg_every == 1:
+    return None
+  return step % settings.reg_every == 0
+
+
+def train_step(state: GANState, batch: Dict[str, jax.Array], rng: jax.Array,
+               regularize: Optional[bool] = None) -> Tuple[GANState, Dict[str, jax.Array]]:
   """`d_steps` discriminator updates, then one generator update.
 
   Args:
@@ -336,6 +360,8 @@ def train_step(state: GANState, batch: Dict[str, jax.Array],
     batch: {"image": float (d_steps * B, H, W, C) in [-1, 1], "label": int (d_steps * B,)}: this
       device's share, D update i reading rows [i * B, (i + 1) * B).
     rng: the step's key, the same on every device.
+    regularize: lazy_penalty_due(state.settings, state.step) when the caller knows the step (a static
+      value; fast on CPU); None decides on the device.
   Returns:
     the new state and metrics averaged over the global batch (and over the D updates): d_loss,
     g_loss, d_real and d_fake (mean sigmoid of D's logits), real_sign (E[sign D(x_real)], ADA's
@@ -345,12 +371,16 @@ def train_step(state: GANState, batch: Dict[str, jax.Array],
   images = batch["image"].reshape((s.d_steps, -1) + batch["image"].shape[1:])
   labels = batch["label"].reshape((s.d_steps, -1))
   if s.d_steps == 1:
-    state, d_metrics = d_update(state, {"image": images[0], "label": labels[0]}, jax.random.fold_in(rng, 0))
+    state, d_metrics = d_update(state, {"image": images[0], "label": labels[0]}, jax.random.fold_in(rng, 0),
+                                regularize)
   else:
     def one_d_update(state, chunk):
       i, chunk_images, chunk_labels = chunk
-      return d_update(state, {"image": chunk_images, "label": chunk_labels}, jax.random.fold_in(rng, i))
-    state, d_metrics = jax.lax.scan(one_d_update, state, (jnp.arange(s.d_steps), images, labels))
+      return d_update(state, {"image": chunk_images, "label": chunk_labels}, jax.random.fold_in(rng, i),
+                      regularize)
+    unroll = s.d_steps if convolutions_slow_in_control_flow() else 1
+    state, d_metrics = jax.lax.scan(one_d_update, state, (jnp.arange(s.d_steps), images, labels),
+                                    unroll=unroll)
     d_metrics = jax.tree.map(lambda m: m.mean(axis=0), d_metrics)
   state, g_metrics = g_update(state, {"image": images[-1], "label": labels[-1]},
                               jax.random.fold_in(rng, s.d_steps))

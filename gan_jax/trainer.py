@@ -197,22 +197,32 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
                config.model, config.dataset, len(dataset), steps_per_epoch, dp.num_global,
                config.parallelism, start_step, total_steps)
   stop = _StopRequest()
-  step, pending, compile_seconds = start_step, [], None
+  step, pending, compile_seconds, step_seconds = start_step, [], None, None
   start_time = last_log_time = time.time()
+  deadline = start_time + config.train_minutes * 60 if config.train_minutes else None
   last_log_step = step
   with stop.installed():
     while step < total_steps:
       steps = min(config.steps_per_call, total_steps - step)
+      if deadline and step_seconds and not dp.fuses_steps:
+        # Where a call is a host loop of one-step programs (CPU), its size is free: fit it to the budget.
+        steps = max(1, min(steps, int((deadline - time.time()) / step_seconds)))
       call_start = time.time()
       state, metrics = run_steps(state, steps)
+      # Waiting for each call keeps the clock honest: the budget and images/s count finished work, not
+      # dispatched work (a call is many steps, so the device idles only for the host's bookkeeping).
+      jax.block_until_ready(metrics)
+      call_seconds = time.time() - call_start
       step += steps
       pending.append(metrics)
       if compile_seconds is None:
-        jax.block_until_ready(metrics)
-        compile_seconds = time.time() - call_start
+        compile_seconds = call_seconds
         logging.info("First call (compile + %d steps): %.1f s", steps, compile_seconds)
+      else:
+        step_seconds = call_seconds / steps
       finished = step >= total_steps
-      out_of_time = config.train_minutes and time.time() - start_time > config.train_minutes * 60
+      # Stop when the next step would no longer fit (once its duration is known).
+      out_of_time = deadline and time.time() + (step_seconds or 0.0) > deadline
       stopping = finished or out_of_time or stop.signal_name is not None
       if step % config.log_every == 0 or stopping:
         means = {k: float(np.mean(np.concatenate([np.asarray(m[k]) for m in pending])))

@@ -1,9 +1,11 @@
-"""Shared layers: spectral norm's power iteration, conditional BatchNorm and self-attention."""
+"""Shared layers: spectral norm's power iteration, conditional BatchNorm, self-attention and the sub-pixel
+transposed convolution."""
 import flax.linen as nn
 from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax.models import layers
 
@@ -87,3 +89,41 @@ def test_self_attention_starts_as_identity_and_attends_over_pooled_keys():
   expected = x + 0.5 * (np.einsum("bqk,bkc->bqc", weights, g) @ kernel["o"]).reshape(x.shape)
   np.testing.assert_allclose(attention.apply({"params": params}, x, train=False), expected,
                              rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel,stride,height,width,features_in,features_out,dtype,use_bias", [
+    (5, 2, 4, 4, 8, 6, jnp.float32, True),  # DCGAN's layer
+    (5, 2, 3, 5, 3, 2, jnp.float32, False),
+    (4, 2, 5, 4, 3, 2, jnp.float32, True),  # even kernel: 'SAME' pads unevenly
+    (3, 2, 6, 3, 4, 5, jnp.float32, True),
+    (3, 3, 4, 4, 2, 3, jnp.float32, True),  # stride 3
+    (1, 2, 3, 3, 2, 2, jnp.float32, True),  # kernel smaller than the stride: some phases are empty
+    (5, 2, 4, 4, 8, 6, jnp.bfloat16, True),
+])
+def test_subpixel_conv_transpose_equals_conv_transpose(kernel, stride, height, width, features_in,
+                                                       features_out, dtype, use_bias):
+  """Same initial parameters, same outputs and same gradients (inputs and parameters) as
+  nn.ConvTranspose(padding='SAME') for the same kernel."""
+  reference = nn.ConvTranspose(features_out, (kernel, kernel), strides=(stride, stride), use_bias=use_bias,
+                               dtype=dtype)
+  subpixel = layers.SubpixelConvTranspose(features_out, (kernel, kernel), strides=(stride, stride),
+                                          use_bias=use_bias, dtype=dtype)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, features_in))
+  variables = reference.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.all(jax.tree.map(lambda a, b: a.shape == b.shape and bool(jnp.all(a == b)), variables,
+                                   subpixel.init(jax.random.PRNGKey(1), x)))
+  # A non-zero bias, so that its gradient is checked too.
+  variables = jax.tree.map(lambda v: v + 0.1, variables)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), (2, height * stride, width * stride, features_out))
+
+  def value_and_grads(module):
+    loss = lambda v, x: jnp.sum(module.apply(v, x).astype(jnp.float32) * cotangent)
+    return module.apply(variables, x), jax.grad(loss, argnums=(0, 1))(variables, x)
+
+  expected, expected_grads = value_and_grads(reference)
+  actual, actual_grads = value_and_grads(subpixel)
+  tolerance = dict(rtol=2e-2, atol=5e-2) if dtype == jnp.bfloat16 else dict(rtol=1e-5, atol=1e-5)
+  assert actual.shape == expected.shape and actual.dtype == expected.dtype
+  np.testing.assert_allclose(np.asarray(actual, np.float32), np.asarray(expected, np.float32), **tolerance)
+  for a, e in zip(jax.tree.leaves(actual_grads), jax.tree.leaves(expected_grads)):
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(e, np.float32), **tolerance)

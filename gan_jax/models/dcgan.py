@@ -1,5 +1,6 @@
 """DCGAN (Radford et al. 2016) as in the Keras notebooks: a transposed-conv generator and a strided-conv
-discriminator with LeakyReLU and Dropout and no normalisation.
+discriminator with LeakyReLU and Dropout and no normalisation. G's 5x5 stride-2 transposed convs are
+computed as sub-pixel convs (layers.SubpixelConvTranspose: the same function, fast on CPU too).
 
 Conditional variant: G concatenates a learned class embedding to z; D adds a projection term
 (Miyato & Koyama 2018) to its logit. `d_spectral_norm` puts spectral norm on every layer of D.
@@ -46,10 +47,10 @@ class Generator(nn.Module):
     x = nn.Dense(4 * 4 * self.width * 2**(steps - 1), use_bias=False, dtype=self.dtype)(z)
     x = act(norm()(x)).reshape(z.shape[0], 4, 4, -1)
     for i in reversed(range(1, steps)):
-      x = nn.ConvTranspose(self.width * 2**(i - 1), _KERNEL, strides=(2, 2), use_bias=False,
-                           dtype=self.dtype)(x)
+      x = layers.SubpixelConvTranspose(self.width * 2**(i - 1), _KERNEL, use_bias=False,
+                                       dtype=self.dtype)(x)
       x = act(norm()(x))
-    x = nn.ConvTranspose(self.channels, _KERNEL, strides=(2, 2), dtype=self.dtype)(x)
+    x = layers.SubpixelConvTranspose(self.channels, _KERNEL, dtype=self.dtype)(x)
     return jnp.tanh(x.astype(jnp.float32))
 
 
