@@ -7,7 +7,11 @@
     python benchmarks/train_throughput.py --flops_only                     # FLOPs per step, no training
     XLA_FLAGS=--xla_force_host_platform_device_count=8 python benchmarks/train_throughput.py  # 8 CPU devices
 
-images/s counts the real images D sees (batch_size * d_steps per step). FLOPs per step come from XLA's
+images/s counts the real images D sees (batch_size * d_steps per step). Each preset's first row is
+`jax.jit(train_step)` on one constant batch on one device ("bare jit", compiled apart with
+.lower().compile()); the strategies' rows are the trainer's path (DataParallel: batches drawn on the
+device, several steps per call), with vs_bare = their step time / the bare step's (target <= 1.1x on one
+device). compile_s of a strategy is its first call minus the steps it ran. FLOPs per step come from XLA's
 cost analysis of one D update and one G update, compiled apart (XLA counts a loop's body once, so the
 fused multi-step function cannot be used): d_steps * D + G, with lazily applied penalties counted
 1/reg_every of the time. MFU = those FLOPs per second / (devices * the device's dense bfloat16 peak),
@@ -98,6 +102,29 @@ def _time_calls(function, state, images, labels, calls):
   return state, time.perf_counter() - start
 
 
+def measure_bare_step(config, image_shape, num_classes):
+  """(compile seconds, seconds per step) of jax.jit(train_step) on one constant batch, one device: what
+  the trainer's path (DataParallel) is compared with."""
+  state = train.create_train_state(config, jax.random.PRNGKey(0), image_shape, num_classes=num_classes)
+  rows = config.batch_size * config.d_steps
+  batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (rows,) + image_shape, minval=-1.0),
+           "label": jnp.arange(rows, dtype=jnp.int32) % max(num_classes, 1)}
+  rng = jax.random.PRNGKey(2)
+  start = time.perf_counter()
+  step = jax.jit(train.train_step, donate_argnums=0).lower(state, batch, rng).compile()
+  compile_seconds = time.perf_counter() - start
+  state, metrics = step(state, batch, rng)
+  jax.block_until_ready(metrics)
+  best = float("inf")
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    for _ in range(_CALLS.value):
+      state, metrics = step(state, batch, rng)
+    jax.block_until_ready(metrics)
+    best = min(best, (time.perf_counter() - start) / _CALLS.value)
+  return compile_seconds, best
+
+
 def measure(config, dp, data, image_shape, num_classes, constant_batch):
   """(compile seconds, seconds per step) of the preset's fused train function."""
   state = dp.put_state(train.create_train_state(config, jax.random.PRNGKey(0), image_shape,
@@ -122,7 +149,7 @@ def main(argv):
         f"JAX {jax.__version__} on {jax.device_count()} x {device.device_kind}; no known peak: MFU n/a "
         "(--peak_tflops)")
   print(f"{'preset':18} {'strategy':9} {'dtype':8} {'batch':>5} {'d_steps':>7} {'compile_s':>9} {'step_ms':>8} "
-        f"{'images/s':>9} {'GFLOP/step':>10} {'TFLOP/s':>8} {'MFU':>6}")
+        f"{'images/s':>9} {'GFLOP/step':>10} {'TFLOP/s':>8} {'MFU':>6} {'vs_bare':>7}")
   rng = np.random.RandomState(0)
   for name in _PRESETS.value:
     config = load_preset(name, _SET.value)
@@ -135,6 +162,10 @@ def main(argv):
       print(f"{name:18} {'-':9} {config.compute_dtype[:8]:8} {config.batch_size:5d} {config.d_steps:7d} "
             f"{'':9} {'':8} {'':9} {flops / 1e9:10.2f}", flush=True)
       continue
+    bare_compile_s, bare_step_s = measure_bare_step(config, image_shape, _NUM_CLASSES.value)
+    print(f"{name:18} {'bare jit':9} {config.compute_dtype[:8]:8} {config.batch_size:5d} {config.d_steps:7d} "
+          f"{bare_compile_s:9.1f} {bare_step_s * 1e3:8.2f} {images_per_step / bare_step_s:9.0f} "
+          f"{flops / 1e9:10.2f}", flush=True)
     for strategy in _STRATEGIES.value:
       config.parallelism = strategy
       dp = parallel.DataParallel(strategy, parallel.local_devices(config.num_devices))
@@ -144,7 +175,7 @@ def main(argv):
       mfu = f"{100 * achieved / (peak * dp.num_global):5.1f}%" if peak else "n/a"
       print(f"{name:18} {strategy:9} {config.compute_dtype[:8]:8} {config.batch_size:5d} {config.d_steps:7d} "
             f"{compile_s:9.1f} {step_s * 1e3:8.2f} {images_per_step / step_s:9.0f} {flops / 1e9:10.2f} "
-            f"{achieved / 1e12:8.2f} {mfu:>6}", flush=True)
+            f"{achieved / 1e12:8.2f} {mfu:>6} {step_s / bare_step_s:6.2f}x", flush=True)
       if _INPUT_STALL.value:
         _, constant_step_s = measure(config, dp, data, image_shape, _NUM_CLASSES.value, True)
         print(f"{'':18} {strategy:9} constant batch: {constant_step_s * 1e3:.2f} ms/step; drawing batches "

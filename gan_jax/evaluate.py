@@ -2,9 +2,11 @@
 
     python -m gan_jax.evaluate --workdir=RUN [--num_samples=50000] [--step=N]   # -> RUN/metrics.json
     python -m gan_jax.evaluate --samples=FILE.npz --dataset=cifar10             # a plain uint8 array
+    python -m gan_jax.evaluate --workdir=RUN --num_samples=5000 --reference_size=10000  # quick
 
-Generated images are compared with the statistics of the run's training split (cached; see
-gan_jax/metrics/__init__.py for the protocol). Publishable FIDs use --num_samples=50000.
+Generated images are compared with the statistics of the run's training split, or of a fixed, seeded
+subset of it (--reference_size), cached per protocol; see gan_jax/metrics/__init__.py. Publishable FIDs
+use --num_samples=50000 against the whole split; FIDs of other sizes compare only among themselves.
 """
 import json
 import os
@@ -106,14 +108,16 @@ def score_generator(state: GANState, workdir: str, num_samples: int,
 def evaluate_run(workdir: str, num_samples: int = 50000, step: Optional[int] = None,
                  metric_names: Sequence[str] = metrics.ALL_METRICS,
                  inception: Optional[metrics.InceptionFeatures] = None,
-                 batch_size: int = metrics.inception.DEFAULT_BATCH_SIZE) -> Dict[str, float]:
-  """Scores the run's generator and records the result in `<workdir>/metrics.json`."""
+                 batch_size: int = metrics.inception.DEFAULT_BATCH_SIZE,
+                 reference_size: Optional[int] = None) -> Dict[str, float]:
+  """Scores the run's generator against its training split (or that split's seeded subset of
+  `reference_size` images) and records the result in `<workdir>/metrics.json`."""
   config, state, _ = load_run(workdir, step)
   inception = inception or metrics.load_inception()
   batch_size = min(batch_size, num_samples)  # the last batch is padded to a full one
   reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
-                                           image_size=config.image_size, inception=inception,
-                                           batch_size=batch_size)
+                                           reference_size=reference_size, image_size=config.image_size,
+                                           inception=inception, batch_size=batch_size)
   return score_generator(state, workdir, num_samples, reference, inception, metric_names, batch_size)
 
 
@@ -161,6 +165,8 @@ def _define_flags() -> None:
   flags.DEFINE_string("split", "train", "With --samples: the reference split.")
   flags.DEFINE_string("data_dir", None, "tfds data directory.")
   flags.DEFINE_integer("num_samples", 50000, "Generated images to score (50000 for papers).")
+  flags.DEFINE_integer("reference_size", 0, "Compare with a fixed, seeded subset of this many images of "
+                       "the reference split (0 = the whole split, as papers do).")
   flags.DEFINE_list("metrics", list(metrics.ALL_METRICS), "Metrics: fid, kid, is, pr.")
   flags.DEFINE_integer("batch_size", 500, "Images per Inception batch.")
   flags.DEFINE_string("inception_weights", None, "Inception weights file (default: cache).")
@@ -178,11 +184,12 @@ def main(argv):
     inception = metrics.load_inception(args.inception_weights)
     if args.workdir:
       result = evaluate_run(args.workdir, args.num_samples, args.step, args.metrics, inception,
-                            args.batch_size)
+                            args.batch_size, args.reference_size)
     else:
       images = load_samples(args.samples)
       batch_size = min(args.batch_size, len(images))
       reference = metrics.reference_statistics(args.dataset, args.split, args.data_dir,
+                                               reference_size=args.reference_size,
                                                image_size=images.shape[1], inception=inception,
                                                batch_size=batch_size)
       result = metrics.evaluate_images(images, reference, inception, metrics=args.metrics,

@@ -76,3 +76,16 @@ def test_evaluate_cli_errors(args, message, weights_env):
   result = run_cli("gan_jax.evaluate", *args)
   assert result.returncode != 0
   assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+
+
+def test_evaluate_cli_refuses_a_reference_larger_than_the_split(tmp_path, image_dataset, weights_env):
+  del weights_env
+  data_dir, name = image_dataset
+  samples = tmp_path / "samples.npz"
+  np.savez(samples, images=np.zeros((4, 32, 32, 3), np.uint8))
+  result = run_cli("gan_jax.evaluate", f"--samples={samples}", f"--dataset={name}",
+                   f"--data_dir={data_dir}", "--reference_size=100")
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"error: --reference_size=100 must be between 1 and the 12 images of {name}[train], or 0 for the "
+      "whole split")

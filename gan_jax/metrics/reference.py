@@ -15,7 +15,8 @@ from gan_jax.metrics import scores
 # another protocol are never mixed up with these.
 PROTOCOL = "inception-2015-12-05-pool3_tf-bilinear-299"
 ALL_METRICS = ("fid", "kid", "is", "pr")
-_SUBSET_SEED = 0
+# Seed of the fixed random subset of a split that reference_size selects; part of the cache name.
+SUBSET_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,28 +55,41 @@ class ReferenceStatistics:
                  dataset_size=int(f["dataset_size"]))
 
 
-def statistics_path(cache_dir: str, dataset: str, split: str, num_samples: Optional[int],
+def statistics_path(cache_dir: str, dataset: str, split: str, reference_size: Optional[int],
                     image_size: Optional[int]) -> str:
+  """Where the statistics of a split (or of its seeded subset of `reference_size` images) are cached."""
   size = f"_{image_size}px" if image_size else ""
-  count = f"n{num_samples}" if num_samples else "all"
-  return os.path.join(cache_dir, "reference_stats", f"{dataset}_{split}{size}_{count}_{PROTOCOL}.npz")
+  images = f"n{reference_size}-seed{SUBSET_SEED}" if reference_size else "all"
+  return os.path.join(cache_dir, "reference_stats", f"{dataset}_{split}{size}_{images}_{PROTOCOL}.npz")
+
+
+def reference_subset(dataset_size: int, reference_size: int) -> np.ndarray:
+  """The sorted indices of the fixed random subset of `reference_size` of `dataset_size` images."""
+  indices = np.random.RandomState(SUBSET_SEED).choice(dataset_size, reference_size, replace=False)
+  return np.sort(indices)
 
 
 def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[str] = None,
-                         cache_dir: Optional[str] = None, num_samples: Optional[int] = None,
+                         cache_dir: Optional[str] = None, reference_size: Optional[int] = None,
                          image_size: Optional[int] = None,
                          inception: Optional[inception_lib.InceptionFeatures] = None,
                          batch_size: int = inception_lib.DEFAULT_BATCH_SIZE) -> ReferenceStatistics:
   """Statistics of a dataset split, computed once and then read from the cache.
 
-  The standard protocol uses the whole training split (num_samples=None). With num_samples, a fixed
-  random subset (seed 0) of that size is used. image_size pads images as the training data is padded
-  (gan_jax.data.pad_to_size), so that real and generated images have the same format. A cached file
-  whose split has since changed size is recomputed.
+  The standard protocol uses the whole training split (reference_size None or 0). With reference_size,
+  a fixed random subset (`reference_subset`, seed SUBSET_SEED) of that many images is used: cheaper
+  statistics for quick comparisons, whose FIDs are comparable only with FIDs of the same protocol.
+  image_size pads images as the training data is padded (gan_jax.data.pad_to_size), so that real and
+  generated images have the same format. A cached file whose split has since changed size is recomputed.
   """
   cache_dir = cache_dir or inception_lib.default_cache_dir()
-  path = statistics_path(cache_dir, dataset, split, num_samples, image_size)
   dataset_size = len(data.open_source(dataset, split, data_dir))
+  if reference_size and not 0 < reference_size <= dataset_size:
+    raise UserError(f"--reference_size={reference_size} must be between 1 and the {dataset_size} images "
+                    f"of {dataset}[{split}], or 0 for the whole split")
+  if reference_size == dataset_size:
+    reference_size = None  # the subset would be the whole split: share its statistics
+  path = statistics_path(cache_dir, dataset, split, reference_size, image_size)
   if os.path.exists(path):
     cached = ReferenceStatistics.load(path)
     if cached.dataset_size == dataset_size:
@@ -83,15 +97,16 @@ def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[
     logging.info("%s was computed on %d images, the split now has %d: recomputing", path,
                  cached.dataset_size, dataset_size)
   images = data.load_images(dataset, split, data_dir=data_dir, image_size=image_size).images
-  if num_samples and num_samples < len(images):
-    subset = np.random.RandomState(_SUBSET_SEED).choice(len(images), num_samples, replace=False)
-    images = images[np.sort(subset)]
+  if reference_size:
+    images = images[reference_subset(dataset_size, reference_size)]
+    description = f"{dataset}[{split}] {reference_size} of {dataset_size} images (seed {SUBSET_SEED})"
+  else:
+    description = f"{dataset}[{split}] {dataset_size} images"
   inception = inception or inception_lib.load_inception(cache_dir=cache_dir)
-  logging.info("Computing Inception statistics of %d images of %s[%s]", len(images), dataset, split)
+  logging.info("Computing Inception statistics of %s", description)
   features = inception.features(images, batch_size=batch_size)
-  statistics = ReferenceStatistics.from_features(
-      features, description=f"{dataset}[{split}] {len(images)} images, {PROTOCOL}",
-      dataset_size=dataset_size)
+  statistics = ReferenceStatistics.from_features(features, description=f"{description}, {PROTOCOL}",
+                                                 dataset_size=dataset_size)
   statistics.save(path)
   return statistics
 

@@ -1,0 +1,24 @@
+"""SNGAN sized for a 2-core CPU: the sngan preset's ResNets at a quarter of G's and half of D's width, and
+2 D updates per G update instead of 5, so that a short run makes enough G updates; hinge loss, spectral
+norm in D, Adam(2e-4, b1=0, b2=0.9), batch 64, EMA of G.
+
+Run:  python benchmarks/cpu_quality.py --preset=sngan_cpu --minutes=30   # train, then FID-5k vs 10k
+      python -m gan_jax.main --config=experiments/sngan_cpu.py --dataset=cifar10_jpeg --data_dir=.data/tfds \
+          --train_minutes=30
+Result: not measured yet.
+"""
+import ml_collections
+
+from experiments import sngan
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = sngan.get_config()
+  config.g_width = 64
+  config.d_width = 64
+  config.d_steps = 2
+  config.num_steps = 200_000  # the stopping rule is --train_minutes; the step count only bounds it
+  config.steps_per_call = 10  # a few seconds per compiled call on 2 cores
+  config.log_every = 100
+  config.sample_every = config.checkpoint_every = 1000
+  return config
