@@ -31,7 +31,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.image_size = 32  # MNIST's 28x28 images are padded to 32x32
   config.conditional = False  # class-conditional G and D, labels from the dataset
   # Models (see gan_jax/models/): which fields an architecture reads is said next to each.
-  config.model = "dcgan"  # dcgan | resnet (SNGAN) | biggan | stylegan2 (lite)
+  config.model = "dcgan"  # dcgan | resnet (SNGAN) | biggan | stylegan2 (lite) | toy (MLPs, 2-D points)
   config.latent_dim = 100
   config.g_width = 64  # base channel count of G
   config.d_width = 64  # base channel count of D

@@ -3,8 +3,8 @@
 Each host loads its own shard of the dataset once; every device keeps its host's shard and draws its part
 of the batch inside the compiled step, so training does no per-step host work. On accelerators a call
 fuses many steps into one compiled loop; on CPU it calls a one-step program per step (see
-DataParallel.fuses_steps). Two strategies run the
-same per-device program, with gradients and BatchNorm statistics averaged over all devices:
+DataParallel.fuses_steps). Two strategies run the same per-device program, with gradients and BatchNorm
+statistics averaged over all devices:
 - "shard_map": jit over a (hosts, devices) mesh; state replicated, data sharded by host.
 - "pmap": the classic per-device program; state and data copied along a leading device axis.
 """
@@ -62,52 +62,54 @@ def steps_per_epoch(num_examples: int, host_batch: int, d_steps: int = 1) -> int
   return num_examples // (host_batch * d_steps)
 
 
-def _per_device_steps(state: GANState, images, labels, *, steps, local_batch, host_batch,
-                      devices_per_host, constant_batch, regularize=None):
-  """Runs `steps` train steps on this device's replica; returns the state and per-step metrics.
+def _epoch_steps(state: GANState, images, host_batch: int) -> int:
+  return steps_per_epoch(images.shape[0], host_batch, state.settings.d_steps)
 
-  images: this host's shard, uint8 (N, H, W, C). A step reads d_steps consecutive host batches of the
-  epoch's order (one per D update); device i of the host takes rows [i * local_batch, (i + 1) *
-  local_batch) of each, so every D update sees the same global batch on any number of devices. The
-  epoch's order is computed once per call and again only when an epoch starts, not at every step.
-  `regularize` (one step only) is passed to train_step.
+
+def _per_device_order(state: GANState, images, *, host_batch):
+  """The order of the epoch that state.step is in (this host's shard)."""
+  return epoch_order(state.key, state.step // _epoch_steps(state, images, host_batch), images.shape[0])
+
+
+def _per_device_steps(state: GANState, order, images, labels, *, steps, local_batch, host_batch,
+                      devices_per_host, constant_batch, regularize=None):
+  """Runs `steps` train steps on this device's replica; returns the state, the epoch order it ends in and
+  per-step metrics.
+
+  images: this host's shard (N, ...), uint8 images or float data. order: the order in which the epoch
+  of state.step visits the shard (_per_device_order); it is carried from step to step and recomputed
+  only when an epoch starts (a permutation of 50,000 costs ~35 ms on a CPU). A step reads d_steps
+  consecutive host batches of the order (one per D update); device i of the host takes rows
+  [i * local_batch, (i + 1) * local_batch) of each, so every D update sees the same global batch on any
+  number of devices. `regularize` (one step only) is passed to train_step.
   """
   d_steps = state.settings.d_steps
   num_examples = images.shape[0]
-  epoch_steps = steps_per_epoch(num_examples, host_batch, d_steps)
+  epoch_steps = _epoch_steps(state, images, host_batch)
   device_in_host = jax.lax.axis_index(state.axis_name) % devices_per_host
   within_step = (jnp.arange(d_steps)[:, None] * host_batch + device_in_host * local_batch
                  + jnp.arange(local_batch)[None, :]).reshape(-1)
 
-  def batch_at(step, order):
+  def one_step(carry, _):
+    state, order = carry
     if constant_batch:  # benchmark mode: the same batch every step, to measure what input costs
       indices = within_step % num_examples
     else:
-      indices = jnp.take(order, (step % epoch_steps) * host_batch * d_steps + within_step)
-    return {"image": to_model_range(images[indices]), "label": labels[indices]}
-
-  def train_one(state, order):
-    return train_step(state, batch_at(state.step, order), step_key(state.key, state.step), regularize)
-
-  order = (jnp.arange(num_examples) if constant_batch else
-           epoch_order(state.key, state.step // epoch_steps, num_examples))
-  if steps == 1:  # no loop (see fuses_steps)
-    state, metrics = train_one(state, order)
-    return state, jax.tree.map(lambda m: m[None], metrics)
-  if regularize is not None:
-    raise ValueError("regularize is decided per step: pass it with steps=1 only")
-
-  def one_step(carry, _):
-    state, order = carry
-    if not constant_batch:
       order = jax.lax.cond(state.step % epoch_steps == 0,
                            lambda: epoch_order(state.key, state.step // epoch_steps, num_examples),
                            lambda: order)
-    state, metrics = train_one(state, order)
+      indices = jnp.take(order, (state.step % epoch_steps) * host_batch * d_steps + within_step)
+    batch = {"image": to_model_range(images[indices]), "label": labels[indices]}
+    state, metrics = train_step(state, batch, step_key(state.key, state.step), regularize)
     return (state, order), metrics
 
-  (state, _), metrics = jax.lax.scan(one_step, (state, order), None, length=steps)
-  return state, metrics
+  if steps == 1:  # no loop (see DataParallel.fuses_steps)
+    (state, order), metrics = one_step((state, order), None)
+    return state, order, jax.tree.map(lambda m: m[None], metrics)
+  if regularize is not None:
+    raise ValueError("regularize is decided per step: pass it with steps=1 only")
+  (state, order), metrics = jax.lax.scan(one_step, (state, order), None, length=steps)
+  return state, order, metrics
 
 
 @dataclasses.dataclass
@@ -117,7 +119,8 @@ class DataParallel:
   devices: list  # this host's devices
 
   def __post_init__(self):
-    self._one_step_functions = {}  # (global batch, constant batch, lazy penalty due) -> compiled step
+    self._compiled = {}  # (global batch, steps, constant batch, lazy penalty due) or ('order', host batch)
+    self._last_order = None  # (step, PRNG key, host batch, epoch order) at the end of the last call
     if self.strategy not in STRATEGIES:
       raise ValueError(f"unknown parallelism '{self.strategy}'; use one of {STRATEGIES}")
     self.num_local = len(self.devices)
@@ -161,44 +164,72 @@ class DataParallel:
   def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:
     """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated.
 
-    `global_batch` is the batch of one D update; a step reads state.settings.d_steps of them.
+    `global_batch` is the batch of one D update; a step reads state.settings.d_steps of them. The epoch's
+    order stays on the devices from call to call (and is computed afresh for a state at another step).
     """
-    if self.fuses_steps:
-      return self._compile(global_batch=global_batch, steps=steps, constant_batch=constant_batch)
+    host_batch = global_batch // self.num_global * self.num_local
 
-    def step_by_step(state, images, labels):
-      per_step = []
-      for _ in range(steps):
-        s = state.settings
-        due = (lazy_penalty_due(s, int(self.get_state(state).step)) if s.regularized and s.reg_every > 1
-               else None)
-        key = (global_batch, constant_batch, due)
-        if key not in self._one_step_functions:  # shared by all call sizes: one compilation
-          self._one_step_functions[key] = self._compile(global_batch=global_batch, steps=1,
-                                                        constant_batch=constant_batch, regularize=due)
-        state, metrics = self._one_step_functions[key](state, images, labels)
-        per_step.append(metrics)
-      return state, jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)
+    def run_steps(state, images, labels):
+      step = int(self.get_state(state).step)
+      order = self._carried_order(state, step, images, host_batch)
+      if self.fuses_steps:
+        state, order, metrics = self._compile(global_batch, steps, constant_batch)(state, order, images, labels)
+      else:
+        per_step = []
+        for i in range(steps):
+          s = state.settings
+          due = lazy_penalty_due(s, step + i) if s.regularized and s.reg_every > 1 else None
+          state, order, metrics = self._compile(global_batch, 1, constant_batch, due)(
+              state, order, images, labels)
+          per_step.append(metrics)
+        metrics = jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)
+      self._last_order = (step + steps, np.asarray(self.get_state(state).key).tobytes(), host_batch, order)
+      return state, metrics
 
-    return step_by_step
+    return run_steps
 
-  def _compile(self, *, global_batch: int, steps: int, constant_batch: bool, regularize=None) -> Callable:
+  def _carried_order(self, state: GANState, step: int, images, host_batch: int):
+    """The order the previous call ended in, if it continues that call's run; else computed afresh."""
+    key = np.asarray(self.get_state(state).key).tobytes()
+    if self._last_order is not None and self._last_order[:3] == (step, key, host_batch):
+      return self._last_order[3]
+    cache_key = ("order", host_batch)
+    if cache_key not in self._compiled:
+      per_device = functools.partial(_per_device_order, host_batch=host_batch)
+      if self.strategy == "shard_map":
+        self._compiled[cache_key] = jax.jit(jax.shard_map(
+            lambda state, images: per_device(state, images[0])[None], mesh=self.mesh,
+            in_specs=(P(), P("hosts")), out_specs=P("hosts"), check_vma=False))
+      else:
+        self._compiled[cache_key] = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices)
+    return self._compiled[cache_key](state, images)
+
+  def _compile(self, global_batch: int, steps: int, constant_batch: bool, regularize=None) -> Callable:
+    """The compiled f(state, order, images, labels) -> (state, order, metrics); one per argument set."""
+    cache_key = (global_batch, steps, constant_batch, regularize)
+    if cache_key in self._compiled:
+      return self._compiled[cache_key]
     local_batch = global_batch // self.num_global
     per_device = functools.partial(
         _per_device_steps, steps=steps, local_batch=local_batch,
         host_batch=local_batch * self.num_local, devices_per_host=self.num_local,
         constant_batch=constant_batch, regularize=regularize)
     if self.strategy == "shard_map":
-      def on_host_shard(state, images, labels):
-        return per_device(state, images[0], labels[0])
+      def on_host_shard(state, order, images, labels):
+        state, order, metrics = per_device(state, order[0], images[0], labels[0])
+        return state, order[None], metrics
       # check_vma=False: replication of the outputs is guaranteed by the pmeans in train_step.
-      sharded = jax.shard_map(on_host_shard, mesh=self.mesh, in_specs=(P(), P("hosts"), P("hosts")),
-                              out_specs=(P(), P()), check_vma=False)
-      return jax.jit(sharded, donate_argnums=0)
-    pmapped = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices, donate_argnums=0)
-    return lambda state, images, labels: _first_metrics(pmapped(state, images, labels))
+      sharded = jax.shard_map(on_host_shard, mesh=self.mesh,
+                              in_specs=(P(), P("hosts"), P("hosts"), P("hosts")),
+                              out_specs=(P(), P("hosts"), P()), check_vma=False)
+      function = jax.jit(sharded, donate_argnums=(0, 1))
+    else:
+      pmapped = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices, donate_argnums=(0, 1))
+      function = lambda *args: _first_metrics(pmapped(*args))
+    self._compiled[cache_key] = function
+    return function
 
 
 def _first_metrics(outputs):
-  state, metrics = outputs
-  return state, jax.tree.map(lambda x: x[0], metrics)
+  state, order, metrics = outputs
+  return state, order, jax.tree.map(lambda x: x[0], metrics)

@@ -127,3 +127,34 @@ def test_subpixel_conv_transpose_equals_conv_transpose(kernel, stride, height, w
   np.testing.assert_allclose(np.asarray(actual, np.float32), np.asarray(expected, np.float32), **tolerance)
   for a, e in zip(jax.tree.leaves(actual_grads), jax.tree.leaves(expected_grads)):
     np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(e, np.float32), **tolerance)
+
+
+@pytest.mark.parametrize("kernel,stride,height,width,dtype", [
+    (5, 2, 8, 8, jnp.float32),  # DCGAN's D
+    (5, 2, 7, 9, jnp.float32),  # odd sizes: 'SAME' pads unevenly, the gradient is cropped
+    (4, 2, 8, 6, jnp.float32),
+    (3, 3, 7, 8, jnp.float32),
+    (1, 2, 4, 4, jnp.float32),
+    (5, 2, 8, 8, jnp.bfloat16),
+])
+def test_strided_conv_equals_conv_with_its_first_and_second_derivatives(kernel, stride, height, width, dtype):
+  """Same parameters and outputs as nn.Conv(padding='SAME'), the same gradients, and the same gradients
+  of a gradient penalty (|d out / d x|^2), which differentiate the custom input gradient again."""
+  reference = nn.Conv(3, (kernel, kernel), strides=(stride, stride), dtype=dtype)
+  strided = layers.StridedConv(3, (kernel, kernel), strides=(stride, stride), dtype=dtype)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, 2))
+  variables = reference.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.all(jax.tree.map(lambda a, b: a.shape == b.shape and bool(jnp.all(a == b)), variables,
+                                   strided.init(jax.random.PRNGKey(1), x)))
+  variables = jax.tree.map(lambda v: v + 0.1, variables)
+  output = lambda module: lambda v, x: jnp.sum(jnp.sin(module.apply(v, x).astype(jnp.float32)))
+  penalty = lambda module: lambda v, x: jnp.sum(jax.grad(output(module), argnums=1)(v, x) ** 2)
+
+  def derivatives(module):
+    return (module.apply(variables, x), jax.grad(output(module), argnums=(0, 1))(variables, x),
+            jax.grad(penalty(module), argnums=(0, 1))(variables, x))
+
+  tolerance = dict(rtol=3e-2, atol=1e-1) if dtype == jnp.bfloat16 else dict(rtol=1e-4, atol=1e-4)
+  for a, e in zip(jax.tree.leaves(derivatives(strided)), jax.tree.leaves(derivatives(reference))):
+    assert a.shape == e.shape and a.dtype == e.dtype
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(e, np.float32), **tolerance)

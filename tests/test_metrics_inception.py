@@ -55,7 +55,7 @@ def _relative_errors(actual, expected):
 
 
 def test_features_match_torchscript_reference(inception, golden):
-  # 6 images in batches of 4: the second batch is padded.
+  # 6 images in batches of 4: the second batch, 2 images, runs at size 2.
   features = inception.features(golden["images"], batch_size=BATCH)
   assert features.shape == (6, 2048) and features.dtype == np.float64
   errors = _relative_errors(features, golden["features"])
@@ -65,12 +65,19 @@ def test_features_match_torchscript_reference(inception, golden):
 
 
 def test_an_iterable_of_uneven_chunks_gives_the_same_features(inception, golden):
-  images = golden["images"][:3]
+  images = golden["images"][:3]  # one batch of 3, padded to 4
   features = inception.features(iter([images[:1], images[1:3]]), batch_size=BATCH)
   assert _relative_errors(features, golden["features"][:3]).max() < 1e-3
   # A jax array is one array too, not an iterable of images.
   np.testing.assert_allclose(inception.features(jnp.asarray(images), batch_size=BATCH), features,
                              rtol=1e-6, atol=1e-7)
+
+
+def test_short_batches_are_padded_to_halves_of_the_batch_size():
+  padded = {count: inception_lib.padded_size(count, 500) for count in (1, 3, 63, 64, 250, 251, 500)}
+  assert padded == {1: 1, 3: 4, 63: 63, 64: 125, 250: 250, 251: 500, 500: 500}
+  # With devices: multiples of their number, never below it.
+  assert [inception_lib.padded_size(count, 8, num_devices=4) for count in (1, 4, 5, 8)] == [4, 4, 8, 8]
 
 
 def test_batches_are_split_over_devices(weights_npz, golden):

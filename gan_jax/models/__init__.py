@@ -3,7 +3,8 @@
 Every architecture follows one contract, which the train step relies on:
 
   Generator:      G(z, labels=None, *, train) -> images (B, H, W, C), float32, in [-1, 1] (tanh),
-                  except StyleGAN2's unsquashed output (saved images are clipped)
+                  except StyleGAN2's unsquashed output (saved images are clipped) and the toy
+                  MLP's points (B, *shape) (gan_jax.synthetic)
   Discriminator:  D(x, labels=None, *, train, example_keys=None) -> (logits (B,), features (B, F)),
                   both float32; `features` are the activations the logits are read from (used by
                   feature matching and by the projection of conditional models).
@@ -22,9 +23,10 @@ from gan_jax.models import biggan
 from gan_jax.models import dcgan
 from gan_jax.models import resnet
 from gan_jax.models import stylegan2
+from gan_jax.models import toy
 
 _BUILDERS = {"dcgan": dcgan.build, "resnet": resnet.build, "biggan": biggan.build,
-             "stylegan2": stylegan2.build}
+             "stylegan2": stylegan2.build, "toy": toy.build}
 MODEL_NAMES = tuple(_BUILDERS)
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

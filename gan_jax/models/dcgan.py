@@ -1,6 +1,7 @@
 """DCGAN (Radford et al. 2016) as in the Keras notebooks: a transposed-conv generator and a strided-conv
 discriminator with LeakyReLU and Dropout and no normalisation. G's 5x5 stride-2 transposed convs are
-computed as sub-pixel convs (layers.SubpixelConvTranspose: the same function, fast on CPU too).
+computed as sub-pixel convs and D's stride-2 convs have a sub-pixel input gradient
+(layers.SubpixelConvTranspose, layers.StridedConv: the same functions as flax's layers, fast on CPU too).
 
 Conditional variant: G concatenates a learned class embedding to z; D adds a projection term
 (Miyato & Koyama 2018) to its logit. `d_spectral_norm` puts spectral norm on every layer of D.
@@ -81,7 +82,7 @@ class Discriminator(nn.Module):
     sn = layers.SpectralNormWrapper(enabled=self.spectral_norm, train=train)
     x = x.astype(self.dtype)
     for i in range(num_resolution_steps(x.shape[1])):
-      x = nn.leaky_relu(sn(nn.Conv(self.width * 2**i, _KERNEL, strides=(2, 2), dtype=self.dtype), x), 0.2)
+      x = nn.leaky_relu(sn(layers.StridedConv(self.width * 2**i, _KERNEL, dtype=self.dtype), x), 0.2)
       if use_dropout:
         layer_keys = jax.vmap(jax.random.fold_in, (0, None))(example_keys, i)
         x = example_dropout(x, self.dropout_rate, layer_keys)

@@ -1,6 +1,7 @@
 """Building blocks shared by the architectures: optional spectral norm, the projection head, conditional
 BatchNorm, self-attention and a transposed convolution that is fast on every backend."""
 import dataclasses
+import functools
 from typing import Any, Callable, Tuple
 
 import flax.linen as nn
@@ -172,3 +173,96 @@ class SubpixelConvTranspose(nn.Module):
     if bias is not None:
       y = y + bias
     return y
+
+
+def _same_padding(size: int, kernel_size: int, stride: int) -> Tuple[int, int]:
+  """lax's 'SAME' padding of one spatial dimension."""
+  pad = max((-(-size // stride) - 1) * stride + kernel_size - size, 0)
+  return pad // 2, pad - pad // 2
+
+
+def _input_gradient_taps(kernel_size: int, stride: int, pad_before: int):
+  """How the input gradient of a 1-D stride-`stride` conv splits into `stride` stride-1 correlations of
+  the output gradient: input s * m + r gets dy[m + e] through kernel tap j = r + pad_before - s * e.
+  Returns (first offset e, index (offsets, s) of j, mask (offsets, s) of valid taps)."""
+  phases = np.arange(stride)
+  first = min(-(-(r + pad_before - kernel_size + 1) // stride) for r in phases)
+  last = max((r + pad_before) // stride for r in phases)
+  offsets = np.arange(first, last + 1)[:, None]
+  taps = phases[None, :] + pad_before - stride * offsets
+  valid = (taps >= 0) & (taps < kernel_size)
+  return first, np.where(valid, taps, 0), valid
+
+
+def _conv(x, kernel, strides, padding):
+  return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _strided_conv_input_gradient(dy, kernel, strides, padding, input_shape):
+  """d(conv(x, kernel, strides, padding))/dx applied to dy, as one stride-1 conv + depth-to-space."""
+  (kh, kw), (sh, sw) = kernel.shape[:2], strides
+  first_h, taps_h, valid_h = _input_gradient_taps(kh, sh, padding[0][0])
+  first_w, taps_w, valid_w = _input_gradient_taps(kw, sw, padding[1][0])
+  phase_kernel = kernel[taps_h[:, :, None, None], taps_w[None, None, :, :]]  # (th, rh, tw, rw, in, out)
+  mask = (valid_h[:, :, None, None] & valid_w[None, None, :, :]).astype(kernel.dtype)
+  phase_kernel = (phase_kernel * mask[..., None, None]).transpose(0, 2, 5, 1, 3, 4)
+  channels_in = kernel.shape[2]
+  phase_kernel = phase_kernel.reshape(taps_h.shape[0], taps_w.shape[0], kernel.shape[3], sh * sw * channels_in)
+  dx = _conv(dy, phase_kernel, (1, 1), ((-first_h, taps_h.shape[0] - 1 + first_h),
+                                        (-first_w, taps_w.shape[0] - 1 + first_w)))
+  batch, height, width, _ = dx.shape
+  dx = dx.reshape(batch, height, width, sh, sw, channels_in).transpose(0, 1, 3, 2, 4, 5)
+  dx = dx.reshape(batch, height * sh, width * sw, channels_in)
+  return dx[:, :input_shape[1], :input_shape[2]]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _strided_conv(x, kernel, strides):
+  return _conv(x, kernel, strides, _strided_conv_padding(x, kernel, strides))
+
+
+def _strided_conv_padding(x, kernel, strides):
+  return tuple(_same_padding(size, k, s) for size, k, s in zip(x.shape[1:3], kernel.shape[:2], strides))
+
+
+def _strided_conv_forward(x, kernel, strides):
+  return _strided_conv(x, kernel, strides), (x, kernel)
+
+
+def _strided_conv_backward(strides, residuals, dy):
+  x, kernel = residuals
+  padding = _strided_conv_padding(x, kernel, strides)
+  dx = _strided_conv_input_gradient(dy, kernel, strides, padding, x.shape)
+  _, kernel_vjp = jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)
+  return dx.astype(x.dtype), kernel_vjp(dy)[0]
+
+
+_strided_conv.defvjp(_strided_conv_forward, _strided_conv_backward)
+
+
+class StridedConv(nn.Module):
+  """nn.Conv(features, kernel_size, strides, padding='SAME') whose input gradient is one stride-1 conv
+  followed by depth-to-space, like SubpixelConvTranspose.
+
+  Same parameters, initialisation and function as nn.Conv, forward and backward (also the double
+  backward of R1 and gradient penalties): XLA:CPU computes the input gradient of a strided conv (an
+  input-dilated conv) with a slow generic kernel, e.g. 3 of the 5 seconds of a DCGAN step at batch 128
+  for D's last layer alone. The forward pass and the kernel's gradient are XLA's own.
+  """
+  features: int
+  kernel_size: Tuple[int, int]
+  strides: Tuple[int, int] = (2, 2)
+  use_bias: bool = True
+  kernel_init: Callable = nn.linear.default_kernel_init
+  bias_init: Callable = nn.initializers.zeros
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init, tuple(self.kernel_size) + (x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = _strided_conv(x, kernel, tuple(self.strides))
+    return y if bias is None else y + bias
