@@ -43,7 +43,8 @@ _FIELD_FLAGS = [
     flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
                         "~/tensorflow_datasets)."),
     flags.DEFINE_integer("image_size", None, "Image size the models work at (smaller images are padded)."),
-    flags.DEFINE_string("model", None, "Architecture: dcgan, resnet (SNGAN), biggan, stylegan2, or toy (MLPs for 2-D points)."),
+    flags.DEFINE_string("model", None, "Architecture: dcgan, resnet (SNGAN), biggan, stylegan2, or toy "
+                        "(MLPs for 2-D points)."),
     flags.DEFINE_bool("conditional", None, "Class-conditional G and D (labels from the dataset)."),
     flags.DEFINE_string("loss", None, "Objective: nonsaturating, hinge, wgan, lsgan or rpgan."),
     flags.DEFINE_integer("d_steps", None, "Discriminator updates per generator update."),

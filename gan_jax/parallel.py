@@ -10,7 +10,7 @@ statistics averaged over all devices:
 """
 import dataclasses
 import functools
-from typing import Callable
+from typing import Callable, Optional
 
 import flax.jax_utils
 import jax
@@ -117,6 +117,7 @@ class DataParallel:
   """Places state and data on the devices and compiles the multi-step train function."""
   strategy: str
   devices: list  # this host's devices
+  fuse_steps: Optional[bool] = None  # run a call's steps as one compiled loop; None: off on CPU only
 
   def __post_init__(self):
     self._compiled = {}  # (global batch, steps, constant batch, lazy penalty due) or ('order', host batch)
@@ -159,6 +160,8 @@ class DataParallel:
     """Whether a call runs its steps as one compiled loop. Not on CPU, where convolutions inside loops
     run without XLA's fast kernels (train.convolutions_slow_in_control_flow): there each step is its own
     compiled program, called from a host loop (a dispatch costs microseconds, a step 100s of ms)."""
+    if self.fuse_steps is not None:
+      return self.fuse_steps
     return self.devices[0].platform != "cpu"
 
   def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:

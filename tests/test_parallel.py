@@ -1,5 +1,6 @@
 """Data parallelism: 8 simulated devices give the same training as 1 device for the same global batch,
-with every option that draws randomness or averages over the batch switched on (multidevice_check.py)."""
+with every option that draws randomness or averages over the batch switched on, and fused multi-step
+calls (accelerators) the same as one-step calls (CPU) (multidevice_check.py)."""
 import json
 import os
 import subprocess
@@ -19,4 +20,7 @@ def test_eight_devices_match_one_device():
   # Same global batch, same noise and dropout per example: equal up to float reduction order.
   assert diffs["shard_map"] < 1e-4, diffs
   assert diffs["pmap"] < 1e-4, diffs
+  # XLA fuses a loop body differently: float rounding (measured 1.3e-4 on parameters up to 12), far
+  # below what another data order or penalty schedule gives.
+  assert diffs["fused"] < 1e-3, diffs
   assert diffs["shard_map_d_loss"] < 1e-5 and diffs["pmap_d_loss"] < 1e-5, diffs
