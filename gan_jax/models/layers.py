@@ -129,6 +129,28 @@ def _subpixel_taps(kernel_size: int, stride: int):
   return first, np.where(valid, taps, 0), valid
 
 
+def _phase_conv(x, kernel, strides, taps_h, taps_w):
+  """sum over taps of x shifted by an offset times a kernel tap, for every output phase, as one stride-1
+  conv with strides[0] * strides[1] times the channels followed by depth-to-space.
+
+  kernel (kh, kw, in, out); taps_*: (first offset, tap index (offsets, phases), valid (offsets, phases))
+  as _subpixel_taps and _input_gradient_taps give them. Output phase r of position m reads
+  x[m + first + t] through kernel tap index[t, r] (zero where not valid).
+  """
+  (first_h, index_h, valid_h), (first_w, index_w, valid_w) = taps_h, taps_w
+  (sh, sw), channels_out = strides, kernel.shape[3]
+  phase_kernel = kernel[index_h[:, :, None, None], index_w[None, None, :, :]]  # (th, rh, tw, rw, in, out)
+  mask = (valid_h[:, :, None, None] & valid_w[None, None, :, :]).astype(kernel.dtype)
+  phase_kernel = (phase_kernel * mask[..., None, None]).transpose(0, 2, 4, 1, 3, 5)
+  phase_kernel = phase_kernel.reshape(index_h.shape[0], index_w.shape[0], kernel.shape[2],
+                                      sh * sw * channels_out)
+  y = _conv(x, phase_kernel, (1, 1), ((-first_h, index_h.shape[0] - 1 + first_h),
+                                      (-first_w, index_w.shape[0] - 1 + first_w)))
+  batch, height, width, _ = y.shape
+  y = y.reshape(batch, height, width, sh, sw, channels_out).transpose(0, 1, 3, 2, 4, 5)
+  return y.reshape(batch, height * sh, width * sw, channels_out)
+
+
 class SubpixelConvTranspose(nn.Module):
   """nn.ConvTranspose(features, kernel_size, strides, padding='SAME') computed as one stride-1 conv with
   stride**2 times the output channels followed by depth-to-space (Shi et al. 2016's sub-pixel conv).
@@ -154,22 +176,7 @@ class SubpixelConvTranspose(nn.Module):
     kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype)
     bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    first_h, taps_h, valid_h = _subpixel_taps(kh, sh)
-    first_w, taps_w, valid_w = _subpixel_taps(kw, sw)
-    # (taps_h, phases_h, taps_w, phases_w, in, out), invalid taps zeroed.
-    phase_kernel = kernel[taps_h[:, :, None, None], taps_w[None, None, :, :]]
-    mask = (valid_h[:, :, None, None] & valid_w[None, None, :, :]).astype(kernel.dtype)
-    phase_kernel = phase_kernel * mask[..., None, None]
-    # -> (taps_h, taps_w, in, phases_h * phases_w * out), output channels ordered (phase_h, phase_w, out).
-    phase_kernel = phase_kernel.transpose(0, 2, 4, 1, 3, 5).reshape(
-        taps_h.shape[0], taps_w.shape[0], x.shape[-1], sh * sw * self.features)
-    y = jax.lax.conv_general_dilated(
-        x, phase_kernel, window_strides=(1, 1),
-        padding=((-first_h, taps_h.shape[0] - 1 + first_h), (-first_w, taps_w.shape[0] - 1 + first_w)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    batch, height, width, _ = y.shape
-    y = y.reshape(batch, height, width, sh, sw, self.features).transpose(0, 1, 3, 2, 4, 5)
-    y = y.reshape(batch, height * sh, width * sw, self.features)
+    y = _phase_conv(x, kernel, (sh, sw), _subpixel_taps(kh, sh), _subpixel_taps(kw, sw))
     if bias is not None:
       y = y + bias
     return y
@@ -201,18 +208,8 @@ def _conv(x, kernel, strides, padding):
 def _strided_conv_input_gradient(dy, kernel, strides, padding, input_shape):
   """d(conv(x, kernel, strides, padding))/dx applied to dy, as one stride-1 conv + depth-to-space."""
   (kh, kw), (sh, sw) = kernel.shape[:2], strides
-  first_h, taps_h, valid_h = _input_gradient_taps(kh, sh, padding[0][0])
-  first_w, taps_w, valid_w = _input_gradient_taps(kw, sw, padding[1][0])
-  phase_kernel = kernel[taps_h[:, :, None, None], taps_w[None, None, :, :]]  # (th, rh, tw, rw, in, out)
-  mask = (valid_h[:, :, None, None] & valid_w[None, None, :, :]).astype(kernel.dtype)
-  phase_kernel = (phase_kernel * mask[..., None, None]).transpose(0, 2, 5, 1, 3, 4)
-  channels_in = kernel.shape[2]
-  phase_kernel = phase_kernel.reshape(taps_h.shape[0], taps_w.shape[0], kernel.shape[3], sh * sw * channels_in)
-  dx = _conv(dy, phase_kernel, (1, 1), ((-first_h, taps_h.shape[0] - 1 + first_h),
-                                        (-first_w, taps_w.shape[0] - 1 + first_w)))
-  batch, height, width, _ = dx.shape
-  dx = dx.reshape(batch, height, width, sh, sw, channels_in).transpose(0, 1, 3, 2, 4, 5)
-  dx = dx.reshape(batch, height * sh, width * sw, channels_in)
+  dx = _phase_conv(dy, kernel.transpose(0, 1, 3, 2), strides, _input_gradient_taps(kh, sh, padding[0][0]),
+                   _input_gradient_taps(kw, sw, padding[1][0]))
   return dx[:, :input_shape[1], :input_shape[2]]
 
 
