@@ -8,7 +8,11 @@ from flax import serialization
 import jax
 import orbax.checkpoint as ocp
 
+from gan_jax.errors import UserError
 from gan_jax.train import GANState
+
+# Orbax's words for a checkpoint whose tree differs from the template's.
+_STRUCTURE_MISMATCH = "tree structures do not match"
 
 
 class Checkpoints:
@@ -51,12 +55,18 @@ class Checkpoints:
     """The newest readable checkpoint as a state shaped like `template`, or None if there is none.
 
     A checkpoint that fails to load is moved to `checkpoints_corrupt/` (kept for inspection, never
-    deleted) and the previous one is tried.
+    deleted) and the previous one is tried. Intact checkpoints of other models (another version's layer
+    names) are left where they are: UserError.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
         return self.restore(step, template)
       except Exception as e:  # pylint: disable=broad-except
+        if _STRUCTURE_MISMATCH in str(e):  # intact files of other models: moving them would lose the run
+          raise UserError(
+              f"the checkpoint at step {step} in {self.directory} holds other parameters than these models "
+              "(written by another version of gan_jax, whose layer names differ); use that version for "
+              "this run, or a new --workdir") from e
         # Orbax raises many types for damaged files (ValueError, OSError, tensorstore errors, ...).
         quarantine = os.path.join(f"{self.directory}_corrupt", str(step))
         logging.warning("Checkpoint at step %d is unreadable (%s: %s); moved it to %s and trying the "
