@@ -4,7 +4,8 @@ samples and FIDs of a short run come from the averaged weights, which are smooth
 Run:  python benchmarks/cpu_quality.py --preset=dcgan_cpu --minutes=30   # train, then FID-5k vs 10k
       python -m gan_jax.main --config=experiments/dcgan_cpu.py --dataset=cifar10_jpeg --data_dir=.data/tfds \
           --train_minutes=30
-Result: not measured yet.
+Result (2-core CPU, 30 minutes): 5,851 steps, FID 159.1 of 2,000 EMA samples against 2,000 training
+images, KID 0.141 (README, "Quality on a CPU"); colours and layouts of CIFAR-10, no objects yet.
 """
 import ml_collections
 
