@@ -17,7 +17,6 @@ Prints one markdown row of
 the scores are also in `<workdir>/metrics.json`.
 """
 import datetime
-import importlib
 import os
 import sys
 from typing import Dict, Optional, Sequence
@@ -29,6 +28,7 @@ import ml_collections
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_jax import data  # pylint: disable=g-import-not-at-top
 from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
 from gan_jax import metrics  # pylint: disable=g-import-not-at-top
@@ -58,26 +58,6 @@ def check_dataset(dataset: str, data_dir: str) -> None:
                     f"{import_hint(data_dir)}") from e
 
 
-def load_preset(name: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-  """experiments/<name>.py's config with `field=value` overrides applied."""
-  presets = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "experiments"))
-                   if f.endswith(".py") and not f.startswith("_"))
-  if name not in presets:
-    raise UserError(f"--preset={name} is unknown; choose one of {', '.join(presets)}")
-  config = importlib.import_module(f"experiments.{name}").get_config()
-  for item in overrides:
-    field, _, value = item.partition("=")
-    if field not in config:
-      raise UserError(f"--set={item}: the config has no field {field}; see gan_jax/config.py")
-    current = config[field]
-    try:
-      config[field] = (value.lower() in ("1", "true", "yes") if isinstance(current, bool)
-                       else type(current)(value))
-    except ValueError as e:
-      raise UserError(f"--set={item}: {field} takes a {type(current).__name__}") from e
-  return config
-
-
 def train(config: ml_collections.ConfigDict, workdir: str, dataset: str, data_dir: str,
           minutes: float) -> Dict:
   """Trains (or resumes) the run in `workdir` for at most `minutes`; returns the trainer's summary."""
@@ -99,7 +79,7 @@ def run(preset: str, minutes: float, workdir: str, dataset: str = CIFAR10_MIRROR
         overrides: Sequence[str] = (), command: str = "",
         inception: Optional[metrics.InceptionFeatures] = None) -> str:
   """Trains `preset` for `minutes`, scores it, and returns the table row."""
-  config = load_preset(preset, overrides)
+  config = config_lib.load_preset(preset, overrides)
   check_dataset(dataset, data_dir)
   # Missing weights or a bad reference size stop the run before training; the statistics are cached.
   inception = inception or metrics.load_inception()

@@ -386,12 +386,13 @@ def run_presets(presets: Sequence[str], minutes: float, dataset: str, data_dir: 
   """
   from benchmarks import cpu_quality  # pylint: disable=g-import-not-at-top
   from gan_jax import artifacts  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
   from gan_jax import metrics  # pylint: disable=g-import-not-at-top
   deadline = (started or time.time()) + call_seconds
   inception, rows, done = None, [], True
   for preset in presets:
-    config = cpu_quality.load_preset(preset, overrides)
+    config = config_lib.load_preset(preset, overrides)
     # Named in the characters a device call returns files with; overrides make a run of their own.
     run_dir = os.path.join(state_dir, "runs", re.sub(r"[^\w.-]", "-", "__".join([preset, *overrides])))
     workdir = os.path.join(run_dir, "run")

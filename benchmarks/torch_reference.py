@@ -28,7 +28,6 @@ how XLA:CPU's thread count is set) and are timed interleaved, each the best of -
   compile s    XLA compilation of the jit step (lower + compile) and of the trainer's function (its
                first call's time minus a later call's)
 """
-import importlib
 import math
 import os
 import sys
@@ -55,12 +54,13 @@ _FIXED = {"conditional": False, "compute_dtype": "float32", "augment": "", "r1_g
 
 
 def load_preset(name: str, overrides):
-  config = importlib.import_module(f"experiments.{name}").get_config()
-  for item in overrides:
-    field, value = item.split("=", 1)
-    current = config[field]
-    config[field] = (value.lower() in ("1", "true", "yes") if isinstance(current, bool)
-                     else type(current)(value))
+  # gan_jax imports jax: only after cpu_threads.limit has set XLA's thread count.
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  try:
+    config = config_lib.load_preset(name, overrides)
+  except UserError as e:
+    raise SystemExit(f"error: {e}") from e
   if _BATCH_SIZE.value:
     config.batch_size = _BATCH_SIZE.value
   if _SUPPORTED.get(name) != (config.model, config.loss):

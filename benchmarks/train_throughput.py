@@ -21,7 +21,6 @@ The data are random uint8 images of the dataset's shape: pixel values do not cha
 batch on the device, so no prepared dataset is needed.
 """
 import dataclasses
-import importlib
 import os
 import sys
 import time
@@ -33,8 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_jax import parallel  # pylint: disable=g-import-not-at-top
 from gan_jax import train  # pylint: disable=g-import-not-at-top
+from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
 
 _PRESETS = flags.DEFINE_list("presets", ["dcgan", "sngan", "wgan_gp", "biggan_cifar10", "stylegan2_cifar10"],
                              "Presets (experiments/<name>.py) to measure.")
@@ -54,16 +55,6 @@ _PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", 0.0, "Dense bf16 peak of one de
 # Dense (no sparsity) bfloat16 tensor-core peaks, TFLOP/s, by a substring of jax's device_kind.
 PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L4": 121.0,
                     "A10G": 70.0, "V100": 125.0}
-
-
-def load_preset(name: str, overrides):
-  config = importlib.import_module(f"experiments.{name}").get_config()
-  for item in overrides:
-    field, value = item.split("=", 1)
-    current = config[field]
-    config[field] = (value.lower() in ("1", "true", "yes") if isinstance(current, bool)
-                     else type(current)(value))
-  return config
 
 
 def peak_flops(device) -> float:
@@ -152,7 +143,10 @@ def main(argv):
         f"{'images/s':>9} {'GFLOP/step':>10} {'TFLOP/s':>8} {'MFU':>6} {'vs_bare':>7}")
   rng = np.random.RandomState(0)
   for name in _PRESETS.value:
-    config = load_preset(name, _SET.value)
+    try:
+      config = config_lib.load_preset(name, _SET.value)
+    except UserError as e:
+      raise SystemExit(f"error: {e}") from e
     image_shape = (config.image_size, config.image_size, 3)
     images = rng.randint(0, 256, (_NUM_EXAMPLES.value,) + image_shape).astype(np.uint8)
     labels = rng.randint(0, _NUM_CLASSES.value, _NUM_EXAMPLES.value).astype(np.int32)

@@ -1,9 +1,13 @@
-"""Checks on a run's configuration, and its record in the workdir (config.json)."""
+"""Checks on a run's configuration, its record in the workdir (config.json), and the presets."""
+import importlib
 import json
 import math
 import os
+from typing import Sequence
 
 import ml_collections
+
+import experiments
 
 from gan_jax import augment
 from gan_jax import losses
@@ -101,6 +105,26 @@ def train_for_steps(config: ml_collections.ConfigDict, num_steps: int) -> ml_col
   config.log_every = 500
   config.sample_every = 5000
   config.checkpoint_every = 5000
+  return config
+
+
+def load_preset(name: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """experiments/<name>.py's config with `field=value` overrides applied (scripts' --set)."""
+  presets = sorted(f[:-3] for f in os.listdir(os.path.dirname(experiments.__file__))
+                   if f.endswith(".py") and not f.startswith("_"))
+  if name not in presets:
+    raise UserError(f"--preset={name} is unknown; choose one of {', '.join(presets)}")
+  config = importlib.import_module(f"experiments.{name}").get_config()
+  for item in overrides:
+    field, _, value = item.partition("=")
+    if field not in config:
+      raise UserError(f"--set={item}: the config has no field {field}; see gan_jax/config.py")
+    current = config[field]
+    try:
+      config[field] = (value.lower() in ("1", "true", "yes") if isinstance(current, bool)
+                       else type(current)(value))
+    except ValueError as e:
+      raise UserError(f"--set={item}: {field} takes a {type(current).__name__}") from e
   return config
 
 

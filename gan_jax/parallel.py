@@ -121,7 +121,7 @@ class DataParallel:
 
   def __post_init__(self):
     self._compiled = {}  # (global batch, steps, constant batch, lazy penalty due) or ('order', host batch)
-    self._last_order = None  # (step, PRNG key, host batch, epoch order) at the end of the last call
+    self._last_order = None  # ((step, PRNG key, host batch), epoch order) at the end of the last call
     if self.strategy not in STRATEGIES:
       raise ValueError(f"unknown parallelism '{self.strategy}'; use one of {STRATEGIES}")
     self.num_local = len(self.devices)
@@ -173,29 +173,30 @@ class DataParallel:
     host_batch = global_batch // self.num_global * self.num_local
 
     def run_steps(state, images, labels):
-      step = int(self.get_state(state).step)
-      order = self._carried_order(state, step, images, host_batch)
+      host_state = self.get_state(state)
+      step = int(host_state.step)
+      run = (np.asarray(host_state.key).tobytes(), host_batch)  # the base key never changes in a run
+      order = self._carried_order(state, (step,) + run, images, host_batch)
       if self.fuses_steps:
         state, order, metrics = self._compile(global_batch, steps, constant_batch)(state, order, images, labels)
       else:
         per_step = []
         for i in range(steps):
-          s = state.settings
-          due = lazy_penalty_due(s, step + i) if s.regularized and s.reg_every > 1 else None
+          due = lazy_penalty_due(state.settings, step + i)
           state, order, metrics = self._compile(global_batch, 1, constant_batch, due)(
               state, order, images, labels)
           per_step.append(metrics)
         metrics = jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)
-      self._last_order = (step + steps, np.asarray(self.get_state(state).key).tobytes(), host_batch, order)
+      self._last_order = ((step + steps,) + run, order)
       return state, metrics
 
     return run_steps
 
-  def _carried_order(self, state: GANState, step: int, images, host_batch: int):
-    """The order the previous call ended in, if it continues that call's run; else computed afresh."""
-    key = np.asarray(self.get_state(state).key).tobytes()
-    if self._last_order is not None and self._last_order[:3] == (step, key, host_batch):
-      return self._last_order[3]
+  def _carried_order(self, state: GANState, position, images, host_batch: int):
+    """The order the previous call ended in if it ended at `position` (step, key, host batch) of the
+    same run; else computed afresh."""
+    if self._last_order is not None and self._last_order[0] == position:
+      return self._last_order[1]
     cache_key = ("order", host_batch)
     if cache_key not in self._compiled:
       per_device = functools.partial(_per_device_order, host_batch=host_batch)

@@ -151,16 +151,9 @@ def _phase_conv(x, kernel, strides, taps_h, taps_w):
   return y.reshape(batch, height * sh, width * sw, channels_out)
 
 
-class SubpixelConvTranspose(nn.Module):
-  """nn.ConvTranspose(features, kernel_size, strides, padding='SAME') computed as one stride-1 conv with
-  stride**2 times the output channels followed by depth-to-space (Shi et al. 2016's sub-pixel conv).
-
-  Same parameters (kernel (kh, kw, in, out), bias), same initialisation and the same function as
-  nn.ConvTranspose; only the computation differs: XLA:CPU runs the gradient of a transposed conv
-  (an input-dilated conv) 15-25x slower than that of a plain conv, while a stride-1 conv is fast on
-  every backend, forward and backward. The kernel is rearranged (taps that fall outside it are zero) at
-  every call, which costs next to nothing.
-  """
+class _ConvParameters(nn.Module):
+  """The parameters of nn.Conv and nn.ConvTranspose (kernel (kh, kw, in, out), optional bias) with the
+  same initialisers, for the layers below that compute those functions their own way."""
   features: int
   kernel_size: Tuple[int, int]
   strides: Tuple[int, int] = (2, 2)
@@ -170,16 +163,32 @@ class SubpixelConvTranspose(nn.Module):
   dtype: Any = None
   param_dtype: Any = jnp.float32
 
+  def promoted_variables(self, x):
+    """(x, kernel, bias) in the compute dtype; bias is None without use_bias."""
+    kernel = self.param("kernel", self.kernel_init, tuple(self.kernel_size) + (x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+    return nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+
+
+class SubpixelConvTranspose(_ConvParameters):
+  """nn.ConvTranspose(features, kernel_size, strides, padding='SAME') computed as one stride-1 conv with
+  stride**2 times the output channels followed by depth-to-space (Shi et al. 2016's sub-pixel conv).
+
+  Same parameters (kernel (kh, kw, in, out), bias), same initialisation and the same function as
+  nn.ConvTranspose; only the computation differs: XLA:CPU runs the gradient of a transposed conv
+  (an input-dilated conv) with a slow generic kernel, while a stride-1 conv is fast on every backend,
+  forward and backward (DCGAN's 8x8x256 -> 16x16x128 layer, batch 64, 2 cores: forward and backward
+  1,646 ms as nn.ConvTranspose, 338 ms as this layer). The kernel is rearranged (taps that fall outside it are zero) at
+  every call, which costs next to nothing.
+  """
+
   @nn.compact
   def __call__(self, x):
     (kh, kw), (sh, sw) = self.kernel_size, self.strides
-    kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype)
-    bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    x, kernel, bias = self.promoted_variables(x)
     y = _phase_conv(x, kernel, (sh, sw), _subpixel_taps(kh, sh), _subpixel_taps(kw, sw))
-    if bias is not None:
-      y = y + bias
-    return y
+    return y if bias is None else y + bias
 
 
 def _same_padding(size: int, kernel_size: int, stride: int) -> Tuple[int, int]:
@@ -237,29 +246,19 @@ def _strided_conv_backward(strides, residuals, dy):
 _strided_conv.defvjp(_strided_conv_forward, _strided_conv_backward)
 
 
-class StridedConv(nn.Module):
+class StridedConv(_ConvParameters):
   """nn.Conv(features, kernel_size, strides, padding='SAME') whose input gradient is one stride-1 conv
   followed by depth-to-space, like SubpixelConvTranspose.
 
   Same parameters, initialisation and function as nn.Conv, forward and backward (also the double
   backward of R1 and gradient penalties): XLA:CPU computes the input gradient of a strided conv (an
-  input-dilated conv) with a slow generic kernel, e.g. 3 of the 5 seconds of a DCGAN step at batch 128
-  for D's last layer alone. The forward pass and the kernel's gradient are XLA's own.
+  input-dilated conv) with a slow generic kernel: for D's last DCGAN layer (8x8x128 -> 4x4x256, batch
+  128, 2 cores) forward and backward took 1,872 ms, and 324 ms with this layer. The forward pass and the
+  kernel's gradient are XLA's own.
   """
-  features: int
-  kernel_size: Tuple[int, int]
-  strides: Tuple[int, int] = (2, 2)
-  use_bias: bool = True
-  kernel_init: Callable = nn.linear.default_kernel_init
-  bias_init: Callable = nn.initializers.zeros
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    kernel = self.param("kernel", self.kernel_init, tuple(self.kernel_size) + (x.shape[-1], self.features),
-                        self.param_dtype)
-    bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    x, kernel, bias = self.promoted_variables(x)
     y = _strided_conv(x, kernel, tuple(self.strides))
     return y if bias is None else y + bias
