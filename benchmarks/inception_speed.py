@@ -99,9 +99,10 @@ def main(argv):
   # jax only now: XLA:CPU sizes its thread pool when it starts.
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import metrics  # pylint: disable=g-import-not-at-top
+  from gan_jax import user_cache  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception as inception_lib  # pylint: disable=g-import-not-at-top
 
-  weights = _WEIGHTS.value or os.environ.get(inception_lib.WEIGHTS_ENV) or inception_lib.default_cache_dir()
+  weights = _WEIGHTS.value or os.environ.get(inception_lib.WEIGHTS_ENV) or user_cache.root()
   inception = metrics.load_inception(weights)
   count = _NUM_IMAGES.value
   batch_size = _BATCH_SIZE.value or min(count, inception_lib.DEFAULT_BATCH_SIZE)

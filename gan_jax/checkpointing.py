@@ -6,6 +6,7 @@ from typing import Optional
 from absl import logging
 from flax import serialization
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from gan_jax.errors import UserError
@@ -54,13 +55,18 @@ class Checkpoints:
   def restore_latest(self, template: GANState) -> Optional[GANState]:
     """The newest readable checkpoint as a state shaped like `template`, or None if there is none.
 
-    A checkpoint that fails to load is moved to `checkpoints_corrupt/` (kept for inspection, never
-    deleted) and the previous one is tried. Intact checkpoints of other models (another version's layer
-    names) are left where they are: UserError.
+    A checkpoint that fails to load, or holds non-finite parameters (never written by the trainer, whose
+    NaN guard saves nothing from a diverged state), is moved to `checkpoints_corrupt/` (kept for
+    inspection, never deleted) and the previous one is tried. Intact checkpoints of other models
+    (another version's layer names) are left where they are: UserError.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
-        return self.restore(step, template)
+        state = self.restore(step, template)
+        params = (state.g_params, state.g_ema_params, state.d_params)
+        if all(np.isfinite(p).all() for p in jax.tree.leaves(jax.device_get(params))):
+          return state
+        self._quarantine(step, "it holds non-finite parameters")
       except Exception as e:  # pylint: disable=broad-except
         if _STRUCTURE_MISMATCH in str(e):  # intact files of other models: moving them would lose the run
           raise UserError(
@@ -68,13 +74,16 @@ class Checkpoints:
               "(written by another version of gan_jax, whose layer names differ); use that version for "
               "this run, or a new --workdir") from e
         # Orbax raises many types for damaged files (ValueError, OSError, tensorstore errors, ...).
-        quarantine = os.path.join(f"{self.directory}_corrupt", str(step))
-        logging.warning("Checkpoint at step %d is unreadable (%s: %s); moved it to %s and trying the "
-                        "previous one.", step, type(e).__name__, str(e).splitlines()[0][:200], quarantine)
-        os.makedirs(os.path.dirname(quarantine), exist_ok=True)
-        shutil.move(os.path.join(self.directory, str(step)), quarantine)
-        self.manager.reload()
+        self._quarantine(step, f"it is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
     return None
+
+  def _quarantine(self, step: int, reason: str) -> None:
+    quarantine = os.path.join(f"{self.directory}_corrupt", str(step))
+    logging.warning("Checkpoint at step %d was not restored: %s; moved it to %s and trying the previous "
+                    "one.", step, reason, quarantine)
+    os.makedirs(os.path.dirname(quarantine), exist_ok=True)
+    shutil.move(os.path.join(self.directory, str(step)), quarantine)
+    self.manager.reload()
 
 
 def export_models(workdir: str, state: GANState) -> str:

@@ -10,14 +10,14 @@ import os
 from absl import logging
 import jax
 
-from gan_jax.metrics import inception
+from gan_jax import user_cache
 
 DEFAULT_MAX_BYTES = 4 * 2**30
 
 
 def default_dir() -> str:
   """<$GAN_JAX_CACHE_DIR or ~/.cache/gan_jax>/xla."""
-  return os.path.join(inception.default_cache_dir(), "xla")
+  return os.path.join(user_cache.root(), "xla")
 
 
 def enable(cache_dir: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bool:

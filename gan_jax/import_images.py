@@ -9,6 +9,7 @@ are centre-cropped to a square and resized. Needs no TensorFlow.
 """
 import os
 import re
+import shutil
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -86,6 +87,7 @@ class ImageFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     for path, label in files:
       try:
         with Image.open(path) as image:
+          image.load()  # decodes every pixel: a truncated file fails here, not in training
           same = image.size == (self._image_size, self._image_size) and image.mode == mode
           if not same:
             image = _square_resize(image.convert(mode), self._image_size)
@@ -120,7 +122,11 @@ def import_images(src: str, name: str, data_dir: Optional[str] = None, image_siz
   builder = ImageFolderBuilder(name=name, splits=splits, class_names=class_names,
                                image_size=image_size, channels=channels, data_dir=data_dir,
                                file_format="array_record")
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  try:
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  except BaseException:
+    shutil.rmtree(target, ignore_errors=True)  # a half-built dataset would block the retry
+    raise
   logging.info("Imported %s as '%s' in %s (%d classes, %dx%dx%d)",
                {s: len(f) for s, f in splits.items()}, name, builder.data_dir, len(class_names),
                image_size, image_size, channels)

@@ -18,13 +18,24 @@ from gan_jax import compilation_cache
 from gan_jax import trainer
 from gan_jax.errors import UserError
 
+
+
+def _unknown_field_message(error: Exception) -> str:
+  """ml_collections' KeyError ("'g_widht'\nDid you mean ...") as one plain line."""
+  while error.args and isinstance(error.args[0], Exception):  # an AttributeError(KeyError(...))
+    error = error.args[0]
+  text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
+  text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+  return f"the config has no field {text}; see the preset file (experiments/*.py) for the fields"
+
+
 try:
   # ml_collections applies --config.<field> overrides while defining the flag, from sys.argv.
   _CONFIG = config_flags.DEFINE_config_file(
       "config", os.path.join(os.path.dirname(experiments.__file__), "dcgan.py"),
       "Preset file: experiments/<name>.py.", lock_config=False)
 except (AttributeError, KeyError) as e:
-  sys.exit(f"error: the config has no field {e}; see experiments/dcgan.py for the fields")
+  sys.exit(f"error: {_unknown_field_message(e)}")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory. Default: checkpoints/<dataset>_<model>_<timestamp>. An existing "
     "run directory is resumed.")
@@ -83,10 +94,15 @@ _FIELD_FLAGS = [
 
 
 def _config():
-  config = _CONFIG.value
-  for flag in _FIELD_FLAGS:
-    if flag.value is not None:
-      config[flag.name] = flag.value
+  try:
+    config = _CONFIG.value
+    for flag in _FIELD_FLAGS:
+      if flag.value is not None:
+        config[flag.name] = flag.value
+  except OSError as e:  # ml_collections failed to load the file; its message ends with the reason
+    reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+    raise UserError(f"cannot load the --config file ({reason}); give a preset such as "
+                    "experiments/dcgan.py") from e
   return config
 
 
@@ -97,7 +113,7 @@ def parse_flags(argv):
   except flags.Error as e:
     sys.exit(f"error: {e}; see --help")
   except (AttributeError, KeyError) as e:  # an unknown --config.<field> of a --config file
-    sys.exit(f"error: the config has no field {e}; see the preset file for the fields")
+    sys.exit(f"error: {_unknown_field_message(e)}")
   except (ValueError, TypeError) as e:  # a --config.<field> value of the wrong type
     sys.exit(f"error: bad --config override ({e})")
 
@@ -121,10 +137,10 @@ def main(argv):
     compilation_cache.enable(cache_dir)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
-  config = _config()
-  workdir = _WORKDIR.value or trainer.default_workdir(config)
-  logging.info("JAX %s, devices: %s, workdir: %s", jax.__version__, jax.devices(), workdir)
   try:
+    config = _config()
+    workdir = _WORKDIR.value or trainer.default_workdir(config)
+    logging.info("JAX %s, devices: %s, workdir: %s", jax.__version__, jax.devices(), workdir)
     summary = trainer.train_and_evaluate(config, workdir)
   except UserError as e:
     sys.exit(f"error: {e}")

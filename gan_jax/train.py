@@ -365,7 +365,8 @@ def train_step(state: GANState, batch: Dict[str, jax.Array], rng: jax.Array,
   Returns:
     the new state and metrics averaged over the global batch (and over the D updates): d_loss,
     g_loss, d_real and d_fake (mean sigmoid of D's logits), real_sign (E[sign D(x_real)], ADA's
-    statistic), and d_reg, feature_matching and augment_p when those are used.
+    statistic), and d_reg, feature_matching and augment_p when those are used; and `healthy` (see
+    `healthy`), which the trainer checks instead of the state itself.
   """
   s = state.settings
   images = batch["image"].reshape((s.d_steps, -1) + batch["image"].shape[1:])
@@ -390,4 +391,18 @@ def train_step(state: GANState, batch: Dict[str, jax.Array], rng: jax.Array,
   if s.ada_target:
     num_devices = 1 if state.axis_name is None else jax.lax.psum(1, state.axis_name)
     state = _adapt_augmentation(state, images.shape[1] * num_devices)
+  metrics["healthy"] = healthy(state, metrics)
   return state.replace(step=state.step + 1), metrics
+
+
+# Losses beyond this are divergence, not training: no objective here reaches it on a learning run.
+MAX_ABS_LOSS = 1e12
+
+
+def healthy(state: GANState, metrics: Dict[str, jax.Array]) -> jax.Array:
+  """1.0 when every metric is finite and below MAX_ABS_LOSS in magnitude and every parameter of G, its
+  EMA and D is finite; else 0.0. One reduction over the parameters: cheap next to a step."""
+  params = (state.g_params, state.g_ema_params, state.d_params)
+  finite_params = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
+  sane_metrics = jnp.all(jnp.stack([jnp.all(jnp.abs(m) < MAX_ABS_LOSS) for m in metrics.values()]))
+  return (finite_params & sane_metrics).astype(jnp.float32)

@@ -6,7 +6,7 @@
 <workdir>/real_samples.png     a 5x5 grid of training images
 <workdir>/progress.gif         the sample grids in order
 <workdir>/losses.csv, .png     step, epoch, D/G losses, D(x), D(G(z)), images/s
-<workdir>/export/              the final generator and discriminator variables alone
+<workdir>/export/              the latest generator and discriminator variables alone (every clean stop)
 <workdir>/metrics.json, best/  with --eval_every: FID per evaluated step, and the best checkpoint by FID
 """
 import contextlib
@@ -14,9 +14,11 @@ import datetime
 import errno
 import os
 import signal
+import socket
 import time
 
 from absl import logging
+import filelock
 import jax
 import ml_collections
 import numpy as np
@@ -30,8 +32,8 @@ from gan_jax import metrics
 from gan_jax import parallel
 from gan_jax import run_info
 from gan_jax import sample
+from gan_jax import train as train_lib
 from gan_jax.errors import UserError
-from gan_jax.train import create_train_state
 
 _SAMPLE_STREAM = 2
 
@@ -120,6 +122,27 @@ class _FidDuringTraining:
     self.best.wait()
 
 
+class _Divergence:
+  """What to tell the user when a call's `healthy` flags show non-finite or exploding values."""
+
+  def __init__(self, call_start_step: int, healthy: np.ndarray, metrics: dict, last_checkpoint, config):
+    index = int(np.argmin(healthy))  # the call's first unhealthy step
+    self.step = call_start_step + index + 1
+    values = {k: float(np.asarray(v)[index]) for k, v in metrics.items()}
+    bad = [f"{k}={v:.4g}" for k, v in values.items()
+           if not np.isfinite(v) or abs(v) >= train_lib.MAX_ABS_LOSS]
+    self.what = ", ".join(bad) if bad else "the parameters became non-finite"
+    self.last_checkpoint, self.config = last_checkpoint, config
+
+  def __str__(self):
+    kept = (f"the last good checkpoint (step {self.last_checkpoint}) is kept and nothing after it was saved"
+            if self.last_checkpoint is not None else "no checkpoint was saved")
+    return (f"training diverged at step {self.step} ({self.what}); {kept}. Try lower learning rates "
+            f"(now --g_lr={self.config.g_lr:g} --d_lr={self.config.d_lr:g}; rerunning this workdir with "
+            "lower ones resumes from that checkpoint), or a regularized objective (--loss=hinge, "
+            "--r1_gamma, spectral norm)")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns a summary of the finished call."""
   dp = parallel.DataParallel(config.parallelism, parallel.local_devices(config.num_devices))
@@ -133,16 +156,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   dataset = data.load_images(config.dataset, config.split, config.data_dir or None,
                              image_size=config.image_size, shard_index=jax.process_index(),
                              shard_count=jax.process_count())
+  _check_against_data(config, dataset)  # before anything is written to the workdir
   _prepare_workdir(workdir)
-  with _write_errors_as_user_errors(workdir):
+  with _write_errors_as_user_errors(workdir), _one_writer(workdir):
     if jax.process_index() == 0:
       config_lib.save(config, config_path)
     return _train(config, workdir, dp, dataset)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataParallel,
-           dataset: data.ImageDataset) -> dict:
-  is_chief = jax.process_index() == 0
+@contextlib.contextmanager
+def _one_writer(workdir: str):
+  """Holds `<workdir>/.lock` while training, so that a second run on the same workdir stops at once
+  instead of writing into this one. The OS releases the lock when its process ends, however it ends;
+  `.lock.owner` tells who holds it, and that its last holder ended without releasing it (a crash)."""
+  if jax.process_index() != 0:  # the hosts of one run share the workdir; the chief speaks for them
+    yield
+    return
+  lock = filelock.FileLock(os.path.join(workdir, ".lock"))
+  owner_path = os.path.join(workdir, ".lock.owner")
+  try:
+    lock.acquire(timeout=0)
+  except filelock.Timeout:
+    owner = _read_text(owner_path) or "another process"
+    raise UserError(f"the workdir {workdir} is in use by another run ({owner}); wait for it to end, or "
+                    "choose another --workdir") from None
+  try:
+    previous = _read_text(owner_path)
+    if previous:
+      logging.warning("Taking over %s from a run that ended without releasing it (%s).", workdir, previous)
+    with open(owner_path, "w") as f:
+      f.write(f"pid {os.getpid()} on {socket.gethostname()}, started "
+              f"{datetime.datetime.now().isoformat(timespec='seconds')}")
+    yield
+  finally:
+    if os.path.exists(owner_path):
+      os.remove(owner_path)
+    lock.release()
+
+
+def _read_text(path: str) -> str:
+  try:
+    with open(path) as f:
+      return f.read().strip()
+  except OSError:
+    return ""
+
+
+def _check_against_data(config: ml_collections.ConfigDict, dataset: data.ImageDataset) -> None:
   host_batch = config.batch_size // jax.process_count()
   if host_batch * config.d_steps > len(dataset):
     raise UserError(f"--batch_size={config.batch_size} with --d_steps={config.d_steps} needs "
@@ -151,6 +211,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   if config.conditional and dataset.num_classes < 2:
     raise UserError(f"--conditional needs class labels but {config.dataset} has "
                     f"{dataset.num_classes} class; train it without --conditional")
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataParallel,
+           dataset: data.ImageDataset) -> dict:
+  is_chief = jax.process_index() == 0
+  host_batch = config.batch_size // jax.process_count()
   steps_per_epoch = parallel.steps_per_epoch(len(dataset), host_batch, config.d_steps)
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
   images_per_step = config.batch_size * config.d_steps  # real images D sees per step
@@ -159,7 +225,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     run_info.save(workdir, image_shape, dataset.class_names)
 
   fid_during_training = _FidDuringTraining(config, workdir) if config.eval_every else None
-  template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
+  template = train_lib.create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
                                 num_classes=dataset.num_classes, axis_name=dp.axis_name)
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
   state = checkpoints.restore_latest(template) or template
@@ -197,6 +263,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
                config.model, config.dataset, len(dataset), steps_per_epoch, dp.num_global,
                config.parallelism, start_step, total_steps)
   stop = _StopRequest()
+  divergence = None
   step, pending, compile_seconds, step_seconds = start_step, [], None, None
   start_time = last_log_time = time.time()
   deadline = start_time + config.train_minutes * 60 if config.train_minutes else None
@@ -213,6 +280,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
       # dispatched work (a call is many steps, so the device idles only for the host's bookkeeping).
       jax.block_until_ready(metrics)
       call_seconds = time.time() - call_start
+      metrics = dict(metrics)
+      healthy = np.asarray(metrics.pop("healthy"))
+      if not healthy.all():
+        # Nothing of this call is kept: no row, grid, checkpoint or export from a diverged state.
+        divergence = _Divergence(step, healthy, metrics, checkpoints.latest_step(), config)
+        break
       step += steps
       pending.append(metrics)
       if compile_seconds is None:
@@ -233,7 +306,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         if is_chief:
           loss_log.append([row])
         steps_per_sec = images_per_sec / images_per_step
-        eta = datetime.timedelta(seconds=int((total_steps - step) / steps_per_sec)) if steps_per_sec else "?"
+        # The ETA of whichever ends the run first: its last step or its time budget.
+        seconds_left = (total_steps - step) / steps_per_sec if steps_per_sec else None
+        if deadline and seconds_left is not None:
+          seconds_left = min(seconds_left, max(deadline - now, 0.0))
+        eta = datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?"
         extras = "".join(f" {k} {means[k]:.4g}" for k in artifacts.EXTRA_COLUMNS if k in means)
         logging.info("step %d/%d epoch %.2f | d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f%s | "
                      "%.0f img/s | ETA %s", step, total_steps, row["epoch"], means["d_loss"],
@@ -250,10 +327,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     checkpoints.wait()
     if fid_during_training:
       fid_during_training.wait()
+    if divergence:
+      raise UserError(str(divergence))
     if is_chief and step > start_step:
       artifacts.save_progress_gif(os.path.join(workdir, "samples"), os.path.join(workdir, "progress.gif"))
       loss_log.plot(os.path.join(workdir, "losses.png"))
-    if step >= total_steps:
+    if step > start_step:  # every clean stop (last step, time budget, signal) leaves usable exports
       checkpointing.export_models(workdir, dp.get_state(state))
 
   if stop.signal_name:

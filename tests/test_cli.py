@@ -22,6 +22,8 @@ def _error_line(result):
     (["--batch_size=-3"], "--batch_size=-3 must be a positive integer"),
     (["--batch_size=abc"], "invalid literal"),
     (["--config.no_such_field=1"], "the config has no field"),
+    (["--config.g_widht=1"], 'the config has no field \'g_widht\'; Did you mean "g_width"'),
+    (["--config=experiments/no_such_preset.py"], "cannot load the --config file ([Errno 2] No such file"),
     (["--g_lr=0"], "--g_lr=0.0 must be > 0"),
     (["--g_b1=1.5"], "must be in [0, 1)"),
     (["--num_steps=0", "--num_epochs=0"], "set --num_steps or --num_epochs"),
@@ -58,9 +60,42 @@ def test_unwritable_workdir(tmp_path, image_dataset):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
   result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
-                   f"--workdir={blocker / 'run'}")
+                   f"--workdir={blocker / 'run'}", "--batch_size=4")
   assert "cannot write to workdir" in _error_line(result)
   assert blocker.read_text() == "not a directory"
+
+
+def test_settings_the_data_rejects_leave_nothing_behind(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
+                   f"--workdir={tmp_path / 'run'}", "--batch_size=64")
+  assert "lower --batch_size" in _error_line(result)
+  assert not os.path.exists(tmp_path / "run")  # a corrected command may use the same workdir
+
+
+def test_divergence_stops_the_run_and_saves_nothing_from_it(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  workdir = tmp_path / "run"
+  common = [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4",
+            *TINY_FLAGS]
+  assert run_cli("gan_jax.main", *common, "--num_steps=10").returncode == 0
+  # Absurd learning rates (resuming with new ones is allowed) blow the run up.
+  result = run_cli("gan_jax.main", *common, "--num_steps=200", "--g_lr=1e6", "--d_lr=1e6")
+  line = _error_line(result)
+  assert "training diverged at step" in line and "the last good checkpoint (step 10) is kept" in line, line
+  assert "Try lower learning rates (now --g_lr=1e+06 --d_lr=1e+06" in line
+  diverged_at = int(line.split("training diverged at step ")[1].split()[0])
+  assert diverged_at > 10
+  assert sorted(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()) == [5, 10]
+  assert sorted(os.listdir(workdir / "samples")) == ["step_0000005.png", "step_0000010.png"]
+  with open(workdir / "losses.csv") as f:
+    rows = f.read().strip().splitlines()[1:]
+  assert all("nan" not in row and "inf" not in row for row in rows), rows
+  assert int(rows[-1].split(",")[0]) < diverged_at
+  # Sane learning rates continue from the last good checkpoint.
+  result = run_cli("gan_jax.main", *common, "--num_steps=15")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f"Resuming {workdir} from step 10" in result.stderr
 
 
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, image_dataset):
@@ -73,6 +108,9 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, image_dataset)
   for line in process.stderr:  # wait until training runs
     if "First call" in line:
       break
+  # A second run on the same workdir is refused while this one holds it.
+  second = run_cli("gan_jax.main", *args[3:])
+  assert f"the workdir {workdir} is in use by another run (pid {process.pid}" in _error_line(second)
   process.send_signal(signal.SIGTERM)
   _, stderr = process.communicate(timeout=120)
   assert process.returncode == 0, stderr[-2000:]
@@ -85,3 +123,21 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, image_dataset)
   assert result.returncode == 0, result.stderr[-2000:]
   assert f"Resuming {workdir} from step {saved[0]}" in result.stderr
   assert os.path.exists(workdir / "export" / "generator")
+
+
+def test_a_killed_run_resumes_and_its_workdir_is_taken_over(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  workdir = tmp_path / "run"
+  args = [sys.executable, "-m", "gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
+          f"--workdir={workdir}", "--batch_size=4", "--num_steps=100000", *TINY_FLAGS]
+  process = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
+  for line in process.stderr:  # kill -9 once checkpoints exist, maybe while one is being written
+    if "step 20/" in line:
+      break
+  process.kill()
+  process.communicate(timeout=60)
+  saved = max(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit())
+  result = run_cli("gan_jax.main", *[a for a in args[3:] if not a.startswith("--num_steps")],
+                   f"--num_steps={saved + 5}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Taking over" in result.stderr and f"Resuming {workdir} from step {saved}" in result.stderr

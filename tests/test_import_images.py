@@ -46,6 +46,53 @@ def test_host_shards_partition_the_split(image_dataset):
   assert _pixel_bytes(np.concatenate([s.images for s in shards])) == _pixel_bytes(whole.images)
 
 
+def test_decoded_split_is_cached_until_the_prepared_files_change(tmp_path, monkeypatch):
+  monkeypatch.setenv("GAN_JAX_CACHE_DIR", str(tmp_path / "cache"))
+  write_image_folder(str(tmp_path / "src"), per_class=3)
+  data_dir = str(tmp_path / "tfds")
+  import_images.import_images(str(tmp_path / "src"), "cached", data_dir)
+  decoded = data.load_images("cached", data_dir=data_dir)
+  cached_files = os.listdir(tmp_path / "cache" / "decoded")
+  assert len(cached_files) == 1
+
+  def no_decoding(*args):
+    raise AssertionError("decoded again although the cache is valid")
+  monkeypatch.setattr(data, "_read_all", no_decoding)
+  again = data.load_images("cached", data_dir=data_dir)
+  np.testing.assert_array_equal(again.images, decoded.images)
+  np.testing.assert_array_equal(again.labels, decoded.labels)
+  assert again.class_names == decoded.class_names
+  monkeypatch.undo()
+
+  # Re-importing other images under the same name is seen: the stale entry is replaced.
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(os.path.join(data_dir, "cached"))
+  write_image_folder(str(tmp_path / "src2"), per_class=3, seed=7)
+  import_images.import_images(str(tmp_path / "src2"), "cached", data_dir)
+  monkeypatch.setenv("GAN_JAX_CACHE_DIR", str(tmp_path / "cache"))
+  changed = data.load_images("cached", data_dir=data_dir)
+  assert _pixel_bytes(changed.images) != _pixel_bytes(decoded.images)
+  assert len(os.listdir(tmp_path / "cache" / "decoded")) == 1
+  assert os.listdir(tmp_path / "cache" / "decoded") != cached_files
+
+
+def test_an_unusable_decoded_cache_only_costs_decoding(tmp_path, monkeypatch):
+  write_image_folder(str(tmp_path / "src"), per_class=2)
+  data_dir = str(tmp_path / "tfds")
+  import_images.import_images(str(tmp_path / "src"), "uncached", data_dir)
+  blocker = tmp_path / "not_a_dir"
+  blocker.write_text("a file where the cache directory should be")
+  monkeypatch.setenv("GAN_JAX_CACHE_DIR", str(blocker))
+  assert data.load_images("uncached", data_dir=data_dir).images.shape == (4, 32, 32, 3)
+  # A truncated entry is ignored and rewritten.
+  monkeypatch.setenv("GAN_JAX_CACHE_DIR", str(tmp_path / "cache"))
+  first = data.load_images("uncached", data_dir=data_dir)
+  entry = tmp_path / "cache" / "decoded" / os.listdir(tmp_path / "cache" / "decoded")[0]
+  entry.write_bytes(entry.read_bytes()[:100])
+  np.testing.assert_array_equal(data.load_images("uncached", data_dir=data_dir).images, first.images)
+  np.testing.assert_array_equal(data.load_images("uncached", data_dir=data_dir).images, first.images)
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", "is not a folder"),
     ("no_classes", "no class subfolders"),
@@ -73,3 +120,19 @@ def test_bad_imports_are_explained(tmp_path, case, message):
     Image.new("RGB", (30, 20)).save(os.path.join(src, "aaa", "0.png"))
   with pytest.raises(UserError, match=message):
     import_images.import_images(src, name, str(tmp_path / "tfds"))
+
+
+def test_a_truncated_image_fails_the_import_by_name_and_leaves_nothing(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  src = tmp_path / "src"
+  write_image_folder(str(src), per_class=2)
+  broken = src / "cat" / "truncated.jpg"
+  Image.fromarray(np.random.RandomState(0).randint(0, 256, (32, 32, 3), np.uint8)).save(broken)
+  jpeg = broken.read_bytes()
+  broken.write_bytes(jpeg[:jpeg.index(b"\xff\xda") + 40])  # the whole header, a little of the scan
+  with pytest.raises(UserError, match=f"cannot read image {broken}"):
+    import_images.import_images(str(src), "pics", str(tmp_path / "tfds"))
+  assert not os.path.exists(tmp_path / "tfds" / "pics")  # the retry is not blocked
+  broken.unlink()
+  import_images.import_images(str(src), "pics", str(tmp_path / "tfds"))
+  assert len(data.load_images("pics", data_dir=str(tmp_path / "tfds"))) == 4

