@@ -165,14 +165,17 @@ class DataParallel:
     return self.devices[0].platform != "cpu"
 
   def train_function(self, *, global_batch: int, steps: int, constant_batch: bool = False) -> Callable:
-    """f(state, images, labels) -> (state, metrics of shape (steps,)); the state is donated.
+    """f(state, images, labels, should_stop=None) -> (state, metrics of shape (n,)); the state is donated.
 
     `global_batch` is the batch of one D update; a step reads state.settings.d_steps of them. The epoch's
     order stays on the devices from call to call (and is computed afresh for a state at another step).
+    n is `steps`, or fewer where the call is a host loop (`fuses_steps` False) and `should_stop()` turned
+    true after step n: a stop request then waits for one step, not a whole call. Only for one process
+    (the hosts of a multi-host run would stop at different steps).
     """
     host_batch = global_batch // self.num_global * self.num_local
 
-    def run_steps(state, images, labels):
+    def run_steps(state, images, labels, should_stop: Optional[Callable[[], bool]] = None):
       host_state = self.get_state(state)
       step = int(host_state.step)
       run = (np.asarray(host_state.key).tobytes(), host_batch)  # the base key never changes in a run
@@ -186,8 +189,12 @@ class DataParallel:
           state, order, metrics = self._compile(global_batch, 1, constant_batch, due)(
               state, order, images, labels)
           per_step.append(metrics)
+          if should_stop is not None and jax.process_count() == 1:
+            jax.block_until_ready(metrics)  # the request is seen after this step, not after the call
+            if should_stop():
+              break
         metrics = jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)
-      self._last_order = ((step + steps,) + run, order)
+      self._last_order = ((step + len(metrics["healthy"]),) + run, order)
       return state, metrics
 
     return run_steps

@@ -57,15 +57,22 @@ def _prepare_workdir(workdir: str) -> None:
 
 
 class _StopRequest:
-  """Turns SIGINT/SIGTERM into a request to checkpoint and stop after the current call."""
+  """Turns SIGINT/SIGTERM into a request to checkpoint and stop after the current step (on CPU) or call;
+  a second signal exits at once, saving nothing more."""
 
   def __init__(self):
     self.signal_name = None
 
   def __call__(self, signum, frame):
     del frame
+    if self.signal_name is not None:
+      logging.warning("%s received again: exiting now; the run resumes from its last checkpoint.",
+                      signal.Signals(signum).name)
+      logging.flush()
+      os._exit(128 + signum)  # pylint: disable=protected-access
     self.signal_name = signal.Signals(signum).name
-    logging.warning("%s received: saving a checkpoint, then stopping.", self.signal_name)
+    logging.warning("%s received: saving a checkpoint, then stopping (send it again to exit at once).",
+                    self.signal_name)
 
   @contextlib.contextmanager
   def installed(self):
@@ -254,10 +261,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   images, labels = dp.put_data(dataset.images, dataset.labels)
   train_functions = {}  # number of fused steps -> compiled function
 
-  def run_steps(state, steps):
+  def run_steps(state, steps, should_stop):
     if steps not in train_functions:
       train_functions[steps] = dp.train_function(global_batch=config.batch_size, steps=steps)
-    return train_functions[steps](state, images, labels)
+    return train_functions[steps](state, images, labels, should_stop)
 
   logging.info("Training %s on %s (%d images/host, %d steps/epoch) with %d devices (%s), steps %d -> %d.",
                config.model, config.dataset, len(dataset), steps_per_epoch, dp.num_global,
@@ -270,18 +277,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   last_log_step = step
   with stop.installed():
     while step < total_steps:
-      steps = min(config.steps_per_call, total_steps - step)
+      # Calls end on multiples of steps_per_call (where rows, grids and checkpoints fall), also after
+      # a run that stopped between them.
+      steps = min(config.steps_per_call - step % config.steps_per_call, total_steps - step)
       if deadline and step_seconds and not dp.fuses_steps:
         # Where a call is a host loop of one-step programs (CPU), its size is free: fit it to the budget.
         steps = max(1, min(steps, int((deadline - time.time()) / step_seconds)))
       call_start = time.time()
-      state, metrics = run_steps(state, steps)
+      state, metrics = run_steps(state, steps, lambda: stop.signal_name is not None)
       # Waiting for each call keeps the clock honest: the budget and images/s count finished work, not
       # dispatched work (a call is many steps, so the device idles only for the host's bookkeeping).
       jax.block_until_ready(metrics)
       call_seconds = time.time() - call_start
       metrics = dict(metrics)
       healthy = np.asarray(metrics.pop("healthy"))
+      steps = len(healthy)  # fewer than asked when a stop request cut the call short
       if not healthy.all():
         # Nothing of this call is kept: no row, grid, checkpoint or export from a diverged state.
         divergence = _Divergence(step, healthy, metrics, checkpoints.latest_step(), config)
