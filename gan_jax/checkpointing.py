@@ -25,11 +25,14 @@ class Checkpoints:
   """
 
   def __init__(self, workdir: str, keep: int, subdir: str = "checkpoints",
-               best_metric: Optional[str] = None):
+               best_metric: Optional[str] = None, asynchronous: bool = True):
+    """`asynchronous`: `save` returns once the state is copied to host memory and the files are written
+    in a background thread (benchmarks/checkpoint_stall.py measures the difference)."""
     self.directory = os.path.join(os.path.abspath(workdir), subdir)
     best = dict(best_fn=lambda m: m[best_metric], best_mode="min") if best_metric else {}
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, **best))
+        self.directory, options=ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous, **best))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -50,7 +53,9 @@ class Checkpoints:
       return None
     restored = self.manager.restore(step, args=ocp.args.StandardRestore(
         serialization.to_state_dict(template)))
-    return serialization.from_state_dict(template, restored)
+    # Host arrays: the caller places them (DataParallel.put_state); arrays committed to this process's
+    # first device could not be moved onto a mesh that spans other processes.
+    return serialization.from_state_dict(template, jax.device_get(restored))
 
   def restore_latest(self, template: GANState) -> Optional[GANState]:
     """The newest readable checkpoint as a state shaped like `template`, or None if there is none.
@@ -95,6 +100,8 @@ def export_models(workdir: str, state: GANState) -> str:
   exports = {"generator": {"params": state.g_ema_params, "batch_stats": state.g_batch_stats},
              "generator_raw": {"params": state.g_params, "batch_stats": state.g_batch_stats},
              "discriminator": {"params": state.d_params, "batch_stats": state.d_batch_stats}}
+  # Host arrays carry no device layout: the exports restore on any machine, whatever its devices.
+  exports = jax.device_get(exports)
   for name, variables in exports.items():
     checkpointer.save(os.path.join(export_dir, name), variables, force=True)
   checkpointer.wait_until_finished()

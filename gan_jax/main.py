@@ -45,7 +45,13 @@ _COMPILATION_CACHE = flags.DEFINE_string(
     "~/.cache/gan_jax/xla); '' turns it off.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (multi-host runs; each host reads "
-    "its own shard of the data).")
+    "its own shard of the data). On SLURM or Open MPI the three flags below are detected; elsewhere give "
+    "them (or $JAX_COORDINATOR_ADDRESS).")
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address", None, "With --distributed: host:port of process 0, the same for every process.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "With --distributed: this process's index, "
+                                   "0 .. num_processes - 1.")
 
 # Shortcuts for config fields: given on the command line, they override the preset.
 _FIELD_FLAGS = [
@@ -136,7 +142,11 @@ def main(argv):
   if cache_dir:
     compilation_cache.enable(cache_dir)
   if _DISTRIBUTED.value:
-    jax.distributed.initialize()
+    try:
+      jax.distributed.initialize(_COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    except (ValueError, RuntimeError) as e:
+      sys.exit(f"error: --distributed could not start ({str(e).strip().splitlines()[0]}); give "
+               "--coordinator_address, --num_processes and --process_id, or run under SLURM or Open MPI")
   try:
     config = _config()
     workdir = _WORKDIR.value or trainer.default_workdir(config)
