@@ -5,6 +5,7 @@ import math
 import os
 from typing import Dict, List
 
+from absl import logging
 import imageio.v2 as imageio
 import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
@@ -61,19 +62,31 @@ class LossLog:
     self.path = path
 
   def rows(self) -> List[Dict[str, float]]:
+    """The complete rows; a last row cut short by a killed process is left out (it is redone)."""
     if not os.path.exists(self.path):
       return []
+    rows = []
     with open(self.path, newline="") as f:
-      return [{k: int(v) if k == "step" else float(v) for k, v in row.items()}
-              for row in csv.DictReader(f)]
+      for row in csv.DictReader(f):
+        try:
+          rows.append({k: int(v) if k == "step" else float(v) for k, v in row.items()})
+        except (TypeError, ValueError):  # missing (None) or cut-off fields
+          logging.warning("Ignoring an incomplete row of %s: %s", self.path, row)
+    return rows
 
   def truncate_after(self, step: int) -> None:
+    """Keeps the rows up to `step`, replacing the file atomically (a kill never loses the others)."""
+    if not os.path.exists(self.path):
+      return
     rows = [r for r in self.rows() if r["step"] <= step]
-    if rows or os.path.exists(self.path):
-      self._write(rows, mode="w")
+    columns = self._columns(rows)
 
-  def append(self, rows: List[Dict[str, float]]) -> None:
-    self._write(rows, mode="a")
+    def write(path):
+      with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    _atomic_write(self.path, write)
 
   def _columns(self, rows) -> List[str]:
     if os.path.exists(self.path):
@@ -83,10 +96,10 @@ class LossLog:
         return header
     return list(LOSS_COLUMNS) + [c for c in EXTRA_COLUMNS if rows and c in rows[0]]
 
-  def _write(self, rows, mode):
+  def append(self, rows: List[Dict[str, float]]) -> None:
     columns = self._columns(rows)
-    new_file = mode == "w" or not os.path.exists(self.path)
-    with open(self.path, "w" if new_file else "a", newline="") as f:
+    new_file = not os.path.exists(self.path)
+    with open(self.path, "a", newline="") as f:
       writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
       if new_file:
         writer.writeheader()

@@ -97,8 +97,9 @@ def _write_errors_as_user_errors(workdir: str):
   except OSError as e:
     if e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
       raise
-    raise UserError(f"writing to {workdir} failed ({e.strerror}: {e.filename or ''}); free space or fix "
-                    "permissions, then run the same command to resume from the last checkpoint") from e
+    where = f" ({e.filename})" if e.filename else ""
+    raise UserError(f"writing to {workdir} failed: {e.strerror}{where}; free space or fix permissions, then "
+                    "run the same command to resume from the last checkpoint") from e
 
 
 class _FidDuringTraining:
