@@ -91,11 +91,26 @@ class Checkpoints:
     self.manager.reload()
 
 
+_EXPORTED_STEP = "step.txt"
+
+
+def exported_step(workdir: str) -> Optional[int]:
+  """The step of the complete set of exports in `workdir`, or None (none yet, or cut short)."""
+  try:
+    with open(os.path.join(workdir, "export", _EXPORTED_STEP)) as f:
+      return int(f.read())
+  except (OSError, ValueError):
+    return None
+
+
 def export_models(workdir: str, state: GANState) -> str:
   """Saves the final variables alone, ready for `module.apply`: `<workdir>/export/generator` (the EMA
   weights, which samples and evaluation use), `generator_raw` (the trained weights) and
-  `discriminator`."""
+  `discriminator`; then `step.txt`, written last, says that the set is complete and of which step."""
   export_dir = os.path.join(os.path.abspath(workdir), "export")
+  marker = os.path.join(export_dir, _EXPORTED_STEP)
+  if jax.process_index() == 0 and os.path.exists(marker):
+    os.remove(marker)  # the set is incomplete until the new one is written
   checkpointer = ocp.StandardCheckpointer()
   exports = {"generator": {"params": state.g_ema_params, "batch_stats": state.g_batch_stats},
              "generator_raw": {"params": state.g_params, "batch_stats": state.g_batch_stats},
@@ -105,4 +120,8 @@ def export_models(workdir: str, state: GANState) -> str:
   for name, variables in exports.items():
     checkpointer.save(os.path.join(export_dir, name), variables, force=True)
   checkpointer.wait_until_finished()
+  if jax.process_index() == 0:
+    with open(f"{marker}.tmp", "w") as f:
+      f.write(str(int(jax.device_get(state.step))))
+    os.replace(f"{marker}.tmp", marker)
   return export_dir

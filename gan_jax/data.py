@@ -10,8 +10,11 @@ the prepared files are unchanged (same names, sizes and modification times).
 import dataclasses
 import glob
 import hashlib
+import importlib.util
 import os
 import re
+import urllib.error
+import urllib.request
 import zipfile
 from typing import Optional, Sequence
 
@@ -51,17 +54,65 @@ def default_data_dir() -> str:
 
 def _prepare_hint(name: str, data_dir: str) -> str:
   if name in STANDARD_DATASETS:
-    return (f"prepare it once where there is internet: `pip install tensorflow-cpu && tfds build {name} "
-            f"--file_format=array_record --data_dir={data_dir}`, or import its image files under another name "
-            f"with `python -m gan_jax.import_images --src=DIR --name={name}_images --data_dir={data_dir}` and "
-            f"train with --dataset={name}_images")
+    return (f"it is prepared on first use where TensorFlow is installed (`pip install -e \".[tf]\"`) and the "
+            f"internet is reachable; or copy a prepared {data_dir}/{name} from another machine, or import its "
+            f"image files under another name with `python -m gan_jax.import_images --src=DIR "
+            f"--name={name}_images --data_dir={data_dir}` and train with --dataset={name}_images")
   return (f"import your images with `python -m gan_jax.import_images --src=DIR --name={name} "
           f"--data_dir={data_dir}`, or pick one of {', '.join(STANDARD_DATASETS)}")
 
 
-def open_source(name: str, split: str, data_dir: Optional[str] = None):
-  """Opens a prepared split as a random-access tfds source. Never downloads."""
+# tfds fetches its datasets from their hosts or its GCS mirror; one quick HTTPS request tells whether a
+# download can work, where tfds itself would retry for minutes. (A TCP connection is not enough: some
+# sandboxes accept any connection and answer nothing.)
+_INTERNET_PROBE = "https://storage.googleapis.com/"
+_PROBE_SECONDS = 3.0
+
+
+def _why_cannot_prepare() -> Optional[str]:
+  """None when tfds can prepare a standard dataset here; else the reason, for the user."""
+  if importlib.util.find_spec("tensorflow") is None:
+    return "TensorFlow, which tfds needs to prepare it, is not installed"
+  try:
+    urllib.request.urlopen(urllib.request.Request(_INTERNET_PROBE, method="HEAD"),
+                           timeout=_PROBE_SECONDS).close()
+  except urllib.error.HTTPError:
+    pass  # an HTTP answer, whatever its status, proves the way out
+  except (OSError, ValueError):  # URLError, timeouts, TLS failures
+    return f"the internet is not reachable ({_INTERNET_PROBE} did not answer within {_PROBE_SECONDS:g} s)"
+  return None
+
+
+def prepare_standard(name: str, data_dir: str) -> None:
+  """Downloads and prepares tfds dataset `name` as array_record, as `tfds.load` would (with tfds's
+  progress bars), through tfds's Python API: its `tfds build` command needs apache_beam."""
+  reason = _why_cannot_prepare()
+  if reason:
+    raise UserError(f"dataset '{name}' is not prepared in {data_dir} and cannot be prepared here: {reason}; "
+                    f"{_prepare_hint(name, data_dir)}")
+  logging.info("Preparing %s in %s (first use: download and conversion)", name, data_dir)
+  tfds.builder(name, data_dir=data_dir, file_format="array_record").download_and_prepare()
+
+
+def open_source(name: str, split: str, data_dir: Optional[str] = None, prepare: bool = True):
+  """Opens a prepared split as a random-access tfds source. With `prepare`, a standard dataset that is
+  not prepared yet is prepared first when it can be (prepare_standard); nothing else is downloaded."""
   data_dir = data_dir or default_data_dir()
+  try:
+    return _open_prepared(name, split, data_dir)
+  except UserError:
+    if not (prepare and name in STANDARD_DATASETS and not _prepared_versions(name, data_dir)):
+      raise
+  prepare_standard(name, data_dir)
+  return _open_prepared(name, split, data_dir)
+
+
+def _prepared_versions(name: str, data_dir: str) -> list:
+  return glob.glob(os.path.join(data_dir, name, "*", "dataset_info.json")) + glob.glob(
+      os.path.join(data_dir, name, "*", "*", "dataset_info.json"))
+
+
+def _open_prepared(name: str, split: str, data_dir: str):
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except tfds.core.registered.DatasetNotFoundError as e:
@@ -70,9 +121,7 @@ def open_source(name: str, split: str, data_dir: Optional[str] = None):
   except (AssertionError, NotImplementedError, FileNotFoundError, ValueError) as e:
     # tfds says "not found" (AssertionError), "wrong file format" (NotImplementedError) or "unknown
     # split" (ValueError) here.
-    prepared = glob.glob(os.path.join(data_dir, name, "*", "dataset_info.json")) + glob.glob(
-        os.path.join(data_dir, name, "*", "*", "dataset_info.json"))
-    if not prepared:
+    if not _prepared_versions(name, data_dir):
       reason = f"nothing under {os.path.join(data_dir, name)}"
     else:
       reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

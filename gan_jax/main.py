@@ -132,10 +132,19 @@ class _QuietLibraries(std_logging.Filter):
         f"{os.sep}{lib}{os.sep}" in record.pathname for lib in ("orbax", "tensorflow_datasets"))
 
 
+def _log_unraisable(unraisable) -> None:
+  """Exceptions that libraries' background threads and coroutines could not raise (Orbax's, after it
+  failed to read a damaged checkpoint, which the run already reported in one line) go to the debug log,
+  not the user's terminal."""
+  logging.debug("Exception ignored in %r: %s", unraisable.object, unraisable.exc_value,
+                exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  sys.unraisablehook = _log_unraisable
   cache_dir = _COMPILATION_CACHE.value
   if cache_dir is None:  # $JAX_COMPILATION_CACHE_DIR when set, else ours
     cache_dir = jax.config.jax_compilation_cache_dir or compilation_cache.default_dir()

@@ -343,7 +343,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     if is_chief and step > start_step:
       artifacts.save_progress_gif(os.path.join(workdir, "samples"), os.path.join(workdir, "progress.gif"))
       loss_log.plot(os.path.join(workdir, "losses.png"))
-    if step > start_step:  # every clean stop (last step, time budget, signal) leaves usable exports
+    # Every clean stop (last step, time budget, signal) leaves exports of its step, also when a killed
+    # run had saved its last checkpoint but not its exports.
+    if step > start_step or checkpointing.exported_step(workdir) != step:
       checkpointing.export_models(workdir, dp.get_state(state))
 
   if stop.signal_name:

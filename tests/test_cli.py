@@ -36,7 +36,7 @@ def _error_line(result):
     (["--model=resnet", "--config.attention_resolution=32"], "choose one of (8, 16)"),
     (["--loss=hinge", "--config.label_smoothing=0.1"], "--label_smoothing works with"),
     (["--dataset=no_such_data"], "unknown dataset 'no_such_data'"),
-    (["--dataset=cifar10"], "is not prepared as array_record"),
+    (["--dataset=cifar10"], "cannot be prepared here: TensorFlow, which tfds needs to prepare it, is not installed"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, flags, message):
   start = time.time()
@@ -142,3 +142,22 @@ def test_a_killed_run_resumes_and_its_workdir_is_taken_over(tmp_path, image_data
                    f"--num_steps={saved + 5}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert "Taking over" in result.stderr and f"Resuming {workdir} from step {saved}" in result.stderr
+
+
+def test_a_corrupt_checkpoint_is_one_warning_line(tmp_path, image_dataset):
+  data_dir, name = image_dataset
+  workdir = tmp_path / "run"
+  common = [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4",
+            *TINY_FLAGS]
+  assert run_cli("gan_jax.main", *common, "--num_steps=10").returncode == 0
+  for root, _, files in os.walk(workdir / "checkpoints" / "10"):  # damage the latest checkpoint's data
+    for file in files:
+      if "ocdbt" in root or file.endswith("manifest.ocdbt"):
+        with open(os.path.join(root, file), "wb") as f:
+          f.write(b"garbage")
+  result = run_cli("gan_jax.main", *common, "--num_steps=15")
+  assert result.returncode == 0, result.stderr[-2000:]
+  warnings = [line for line in result.stderr.splitlines() if "was not restored" in line]
+  assert len(warnings) == 1 and "moved it to" in warnings[0], result.stderr[-3000:]
+  assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr[-3000:]
+  assert f"Resuming {workdir} from step 5" in result.stderr

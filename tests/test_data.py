@@ -1,0 +1,71 @@
+"""Standard tfds datasets are prepared on first use where tfds can do it, and explained in one line
+within seconds where it cannot (no TensorFlow, no internet); never minutes of download retries."""
+import importlib.util
+import time
+
+import pytest
+
+from gan_jax import data
+from gan_jax.errors import UserError
+
+
+def _pretend_tensorflow_is_installed(monkeypatch):
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
+                      lambda name, *a: object() if name == "tensorflow" else real_find_spec(name, *a))
+
+
+def test_without_tensorflow_the_message_comes_at_once(tmp_path, monkeypatch):
+  monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+  start = time.time()
+  with pytest.raises(UserError, match="cannot be prepared here: TensorFlow, which tfds needs"):
+    data.open_source("cifar10", "train", str(tmp_path))
+  assert time.time() - start < 10
+
+
+def test_offline_the_message_comes_within_seconds(tmp_path, monkeypatch):
+  _pretend_tensorflow_is_installed(monkeypatch)
+  monkeypatch.setattr(data, "_INTERNET_PROBE", "https://10.255.255.1/")  # never answers over HTTPS
+  monkeypatch.setattr(data, "_PROBE_SECONDS", 0.5)
+
+  def no_download(*args, **kwargs):
+    raise AssertionError("tfds's builder was called: a download would be attempted offline")
+  monkeypatch.setattr(data.tfds, "builder", no_download)
+  start = time.time()
+  with pytest.raises(UserError, match="the internet is not reachable"):
+    data.open_source("mnist", "train", str(tmp_path))
+  assert time.time() - start < 10
+  assert not (tmp_path / "mnist").exists() and not (tmp_path / "downloads").exists()
+
+
+def test_where_tfds_can_prepare_it_the_dataset_is_prepared_on_first_use(tmp_path, monkeypatch):
+  """tfds's download cannot run here (no internet): its builder and reader are stubs, and the test
+  checks the route: not prepared -> tfds's Python builder prepares it as array_record -> it is read."""
+  monkeypatch.setattr(data, "_why_cannot_prepare", lambda: None)
+  built = []
+
+  class Builder:
+    def __init__(self, name, data_dir, file_format):
+      built.append((name, data_dir, file_format))
+      self.version_dir = tmp_path / name / "3.0.2"
+
+    def download_and_prepare(self):
+      self.version_dir.mkdir(parents=True)
+      (self.version_dir / "dataset_info.json").write_text("{}")
+
+  def data_source(name, split, data_dir, download):
+    assert not download  # never tfds's own download path, which retries for minutes offline
+    if not (tmp_path / name / "3.0.2" / "dataset_info.json").exists():
+      raise AssertionError(f"Dataset {name} not found")
+    return f"source of {name}[{split}]"
+
+  monkeypatch.setattr(data.tfds, "builder", Builder)
+  monkeypatch.setattr(data.tfds, "data_source", data_source)
+  assert data.open_source("cifar10", "train", str(tmp_path)) == "source of cifar10[train]"
+  assert built == [("cifar10", str(tmp_path), "array_record")]
+  assert data.open_source("cifar10", "test", str(tmp_path)) == "source of cifar10[test]"
+  assert len(built) == 1  # prepared once
+  # A user's own dataset is never "prepared" by tfds.
+  with pytest.raises(UserError, match="import your images"):
+    data.open_source("my_photos", "train", str(tmp_path))
+  assert len(built) == 1
