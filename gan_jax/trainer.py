@@ -234,7 +234,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
 
   fid_during_training = _FidDuringTraining(config, workdir) if config.eval_every else None
   template = train_lib.create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
-                                num_classes=dataset.num_classes, axis_name=dp.axis_name)
+                                          num_classes=dataset.num_classes, axis_name=dp.axis_name)
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
   state = checkpoints.restore_latest(template) or template
   start_step = int(state.step)

@@ -38,7 +38,8 @@ def train_preset(name, workdir, **overrides):
 
 
 def test_the_presets_are_the_documented_ones():
-  assert PRESETS == ["biggan_cifar10", "dcgan", "dcgan_cpu", "sngan", "sngan_cpu", "stylegan2_cifar10", "wgan_gp"]
+  assert PRESETS == ["biggan_cifar10", "dcgan", "dcgan64", "dcgan_cpu", "sngan", "sngan_cpu", "stylegan2_64",
+                     "stylegan2_cifar10", "wgan_gp"]
 
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -66,6 +67,9 @@ def test_preset_trains_end_to_end(name, tmp_path):
   assert [int(r["step"]) for r in rows] == [2, 4]
   assert all(math.isfinite(float(v)) for row in rows for v in row.values())
   assert os.listdir(tmp_path / "samples") == ["step_0000004.png"]
+  # 64x64 presets pad mock CIFAR-10's 32x32 images (as MNIST's are padded): every image is 64x64.
+  cell = tiny_preset(name).image_size + 2  # 20 samples: 4 rows of 5, 2-pixel padding, upscaled 2x
+  assert Image.open(tmp_path / "samples" / "step_0000004.png").size == (2 * (5 * cell + 2), 2 * (4 * cell + 2))
   assert os.path.isdir(tmp_path / "export" / "generator")
   _, restored, _ = evaluate.load_run(str(tmp_path))  # the checkpoint round-trips the whole state
   assert int(restored.step) == 4 and restored.settings.d_steps == tiny_preset(name).d_steps
