@@ -107,7 +107,7 @@ def test_full_disk_is_one_clear_error_and_keeps_checkpoints(runs, tmp_path, monk
     raise OSError(errno.ENOSPC, "No space left on device", str(workdir / "losses.csv"))
 
   monkeypatch.setattr(artifacts.LossLog, "append", disk_full)
-  with pytest.raises(UserError, match="No space left on device.*resume from the last checkpoint"):
+  with pytest.raises(UserError, match=r"No space left on device \(.*losses\.csv\).*resume from the last checkpoint"):
     _train(workdir, num_steps=30)
   assert "20" in os.listdir(workdir / "checkpoints")
 
