@@ -1,7 +1,7 @@
 """Orbax checkpoints of the full training state, with fallback past a corrupt latest checkpoint."""
 import os
 import shutil
-from typing import Optional
+from typing import List, Optional
 
 from absl import logging
 from flax import serialization
@@ -25,17 +25,24 @@ class Checkpoints:
   """
 
   def __init__(self, workdir: str, keep: int, subdir: str = "checkpoints",
-               best_metric: Optional[str] = None, asynchronous: bool = True):
+               best_metric: Optional[str] = None, asynchronous: bool = True, read_only: bool = False):
     """`asynchronous`: `save` returns once the state is copied to host memory and the files are written
-    in a background thread (benchmarks/checkpoint_stall.py measures the difference)."""
+    in a background thread (benchmarks/checkpoint_stall.py measures the difference). `read_only`: for
+    readers beside a training run (the web gallery), which must neither create nor delete anything."""
     self.directory = os.path.join(os.path.abspath(workdir), subdir)
     best = dict(best_fn=lambda m: m[best_metric], best_mode="min") if best_metric else {}
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous, **best))
+            max_to_keep=keep, create=not read_only, read_only=read_only,
+            enable_async_checkpointing=asynchronous, **best))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
+
+  def reread_steps(self) -> List[int]:
+    """The steps saved now, newest last, read from disk again: another process may be saving."""
+    self.manager.reload()
+    return sorted(self.manager.all_steps())
 
   def save(self, state: GANState, metrics: Optional[dict] = None) -> None:
     step = int(jax.device_get(state.step))
