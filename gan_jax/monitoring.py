@@ -39,15 +39,18 @@ class Monitor:
     if not active:
       return
     # A resumed run redoes the steps after its checkpoint: TensorBoard drops what was logged past it,
-    # as losses.csv does.
+    # as losses.csv does. The files are named by the second they were opened in; the start step in the
+    # name keeps a call that resumes within the same second from overwriting the previous call's file,
+    # and sorts after it.
     self._writer = tensorboardX.SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR),
                                               purge_step=start_step + 1 if start_step else None,
-                                              flush_secs=_FLUSH_SECONDS)
+                                              flush_secs=_FLUSH_SECONDS,
+                                              filename_suffix=f".from_step_{start_step:010d}")
     self._cleanup.callback(self._writer.close)
     if stream.isatty():
       self._bar = tqdm.tqdm(total=total_steps, initial=start_step, file=stream, unit="step",
                             dynamic_ncols=True, smoothing=0.1,
-                            bar_format="{percentage:3.0f}%|{bar}| step {n}/{total} [{elapsed}] {postfix}")
+                            bar_format="{percentage:3.0f}%|{bar}| step {n}/{total} [{elapsed}{postfix}]")
       self._cleanup.callback(self._bar.close)
       self._cleanup.enter_context(_log_lines_above(stream))
 
