@@ -108,7 +108,7 @@ class Gallery:
             "metrics": scoring.metrics_history(self.workdir)}
 
 
-class _BadRequest(Exception):
+class _ClientError(Exception):
   """A request the server answers with `status` and a JSON error message."""
 
   def __init__(self, status: int, message: str):
@@ -121,7 +121,7 @@ def _parameters(query: str, allowed: Tuple[str, ...]) -> Dict[str, str]:
   values = {name: found[-1] for name, found in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
   unknown = sorted(set(values) - set(allowed))
   if unknown:
-    raise _BadRequest(400, f"unknown parameter {', '.join(unknown)}; this endpoint takes "
+    raise _ClientError(400, f"unknown parameter {', '.join(unknown)}; this endpoint takes "
                            f"{', '.join(allowed)}")
   return values
 
@@ -133,9 +133,9 @@ def _integer(values: Dict[str, str], name: str, default: Optional[int], low: int
   try:
     value = int(text)
   except ValueError:
-    raise _BadRequest(400, f"{name}={text} is not a whole number; give {low} to {high}") from None
+    raise _ClientError(400, f"{name}={text} is not a whole number; give {low} to {high}") from None
   if not low <= value <= high:
-    raise _BadRequest(400, f"{name}={value} is out of range; give {low} to {high}")
+    raise _ClientError(400, f"{name}={value} is out of range; give {low} to {high}")
   return value
 
 
@@ -150,10 +150,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
               "/api/run": self._run}
     try:
       if url.path not in routes:
-        raise _BadRequest(404, f"no page {url.path}; the gallery is at / and its API at /api/sample, "
+        raise _ClientError(404, f"no page {url.path}; the gallery is at / and its API at /api/sample, "
                                "/api/interpolate and /api/run")
       status, content_type, body, headers = routes[url.path](url.query)
-    except _BadRequest as e:
+    except _ClientError as e:
       status, content_type, body, headers = e.status, *_json({"error": str(e)}), {}
     except UserError as e:  # a class that is not one of the run's
       status, content_type, body, headers = 400, *_json({"error": str(e)}), {}

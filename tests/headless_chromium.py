@@ -30,9 +30,11 @@ class Browser:
     commands_read, self._commands = os.pipe()
     self._replies, replies_write = os.pipe()
     args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--remote-debugging-pipe", f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
+            "--disable-dev-shm-usage", "--remote-debugging-pipe",
+            f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
             "about:blank"]
-    # Chromium reads commands from descriptor 3 and writes replies to descriptor 4.
+    # --no-sandbox: Chromium refuses to run as root (CI, containers) with its sandbox. It reads commands
+    # from descriptor 3 and writes replies to descriptor 4.
     self._process = subprocess.Popen(
         ["bash", "-c", f'exec "$@" 3<&{commands_read} 4>&{replies_write} {commands_read}<&- '
          f'{replies_write}>&-', "bash", *args],
