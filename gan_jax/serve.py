@@ -61,6 +61,7 @@ class Gallery:
       raise UserError(f"{workdir} has no checkpoint yet; serve it once training has saved one")
     self._checkpoints = checkpointing.Checkpoints(workdir, self.config.keep_checkpoints, read_only=True)
     self._sampler: Optional[generation.Sampler] = None
+    self._unreadable = set()  # steps that failed to restore: not tried (and warned about) again
     self._refreshing = threading.Lock()
     self._checked_at = 0.0
     self._refresh()
@@ -83,12 +84,15 @@ class Gallery:
     for step in reversed(self._checkpoints.reread_steps()):
       if step <= current:
         return
+      if step in self._unreadable:
+        continue
       try:
         state = self._checkpoints.restore(step, self._template)
       except Exception as e:  # pylint: disable=broad-except
         # Training may be deleting this checkpoint (keep_checkpoints) right now; Orbax raises many types.
         logging.warning("Checkpoint %d of %s was not readable (%s: %s); trying an older one.", step,
                         self.workdir, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+        self._unreadable.add(step)
         continue
       if state is not None:
         self._sampler = generation.Sampler(state)

@@ -166,6 +166,20 @@ def test_a_checkpoint_saved_while_serving_is_picked_up(workdir, tmp_path):
     server.server_close()
 
 
+def test_an_unreadable_newest_checkpoint_is_skipped_and_left_where_it_is(workdir, tmp_path):
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  for root, _, files in os.walk(run / "checkpoints" / "10"):  # damage every data file of step 10
+    for name in files:
+      if "ocdbt" in root or name.endswith("manifest.ocdbt"):
+        with open(os.path.join(root, name), "wb") as f:
+          f.write(b"garbage")
+  gallery = serve.Gallery(str(run))
+  assert gallery.sampler().step == 5
+  # A reader beside a training run never moves its files: the trainer decides what is corrupt.
+  assert (run / "checkpoints" / "10").is_dir() and not (run / "checkpoints_corrupt").exists()
+
+
 def test_command_line_serves_and_reports_bad_starts_in_one_line(workdir, tmp_path):
   process = subprocess.Popen([sys.executable, "-m", "gan_jax.serve", f"--workdir={workdir}", "--port=0"],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
