@@ -235,7 +235,8 @@ class GalleryServer(http.server.ThreadingHTTPServer):
     except OSError as e:
       if e.errno == errno.EADDRINUSE:
         raise UserError(f"port {port} on {host} is in use; choose another --port") from None
-      raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e}); check --host and --port") from None
+      raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e}); check --host and "
+                      "--port") from None
     try:
       self.gallery = Gallery(workdir, poll_seconds)
     except BaseException:

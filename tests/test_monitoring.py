@@ -64,7 +64,8 @@ def test_progress_bar_on_a_terminal_and_log_lines_elsewhere(tmp_path, caplog):
   assert "step 10/20" in shown and "50%" in shown and "ETA 0:00:42" in shown and "123 img/s" in shown
 
   with caplog.at_level("INFO"):
-    with monitoring.Monitor(str(tmp_path / "b"), start_step=0, total_steps=20, stream=io.StringIO()) as monitor:
+    with monitoring.Monitor(str(tmp_path / "b"), start_step=0, total_steps=20,
+                            stream=io.StringIO()) as monitor:
       monitor.advance(10)
       monitor.report(_row(10, 0.5), "d_loss 0.5000 | 123 img/s | ETA 0:00:42")
   assert "step 10/20 d_loss 0.5000 | 123 img/s | ETA 0:00:42" in caplog.text

@@ -80,7 +80,8 @@ def test_page_and_run_summary(server):
 
 def test_sample_grids(server):
   cats, headers = _png(server, "/api/sample?n=9&class=cat&seed=3&scale=1")
-  assert cats.shape == (3 * CELL + 2, 3 * CELL + 2, 3) and headers["X-Seed"] == "3" and headers["X-Step"] == "10"
+  assert cats.shape == (3 * CELL + 2, 3 * CELL + 2, 3)
+  assert headers["X-Seed"] == "3" and headers["X-Step"] == "10"
   again, _ = _png(server, "/api/sample?n=9&class=cat&seed=3&scale=1")
   np.testing.assert_array_equal(cats, again)  # a seed is a shareable grid
   assert not np.array_equal(cats, _png(server, "/api/sample?n=9&class=cat&seed=4&scale=1")[0])
@@ -191,7 +192,8 @@ def test_command_line_serves_and_reports_bad_starts_in_one_line(workdir, tmp_pat
       assert json.loads(response.read())["step"] == 10
     in_use = run_cli("gan_jax.serve", f"--workdir={workdir}", f"--port={match.group(2)}")
     assert in_use.returncode != 0
-    assert in_use.stderr.strip() == f"error: port {match.group(2)} on 127.0.0.1 is in use; choose another --port"
+    assert in_use.stderr.strip() == (f"error: port {match.group(2)} on 127.0.0.1 is in use; choose another "
+                                     "--port")
   finally:
     process.terminate()
     process.wait(timeout=30)
@@ -218,7 +220,8 @@ def test_the_page_in_headless_chromium(server):
   with headless_chromium.Browser(CHROMIUM) as browser:
     browser.page_call("Page.navigate", url=server.url)
     loaded = ("['grid', 'walk'].every(id => document.getElementById(id).complete && "
-              "document.getElementById(id).naturalWidth > 0) && document.getElementById('class').options.length")
+              "document.getElementById(id).naturalWidth > 0) && "
+              "document.getElementById('class').options.length")
     browser.wait_for(loaded)
     first_source = browser.evaluate("document.getElementById('grid').src")
     first = browser.screenshot("grid")
