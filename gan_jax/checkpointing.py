@@ -31,10 +31,12 @@ class Checkpoints:
     readers beside a training run (the web gallery), which must neither create nor delete anything."""
     self.directory = os.path.join(os.path.abspath(workdir), subdir)
     best = dict(best_fn=lambda m: m[best_metric], best_mode="min") if best_metric else {}
+    # A reader neither saves nor deletes (and Orbax warns about settings for either).
+    saving = dict(max_to_keep=None, save_interval_steps=0) if read_only else dict(max_to_keep=keep)
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=not read_only, read_only=read_only,
-            enable_async_checkpointing=asynchronous, **best))
+            create=not read_only, read_only=read_only, enable_async_checkpointing=asynchronous, **saving,
+            **best))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
