@@ -7,8 +7,9 @@ change the cost of a request), starts `python -m gan_jax.serve` on it on a free 
 measures, from this process over HTTP:
   - the first /api/sample?n=N (compiling the sampler for its batch size; the server gets an empty
     compilation cache) and the p50/p95 latency of --requests more, each with a new seed;
-  - the server's resident memory (RSS, from /proc) before and after --soak_requests more requests that
-    mix grid sizes, classes and interpolation strips.
+  - the server's resident memory (RSS, from /proc) before --soak_requests more requests that mix grid
+    sizes and interpolation strips, and after each quarter of them (flat memory: no growth after the
+    first quarter, in which the allocator reaches its working set).
 """
 import json
 import os
@@ -90,15 +91,16 @@ def main(argv):
       for n in (1, 64, 200):
         fetch(f"{base}api/sample?n={n}")
       fetch(f"{base}api/interpolate?steps=8")
-      before = rss_mib(server.pid)
+      rss = [rss_mib(server.pid)]
       start = time.perf_counter()
       for i in range(_SOAK.value):
         if i % 4 == 3:
           fetch(f"{base}api/interpolate?steps={2 + i % 31}&seed={i}")
         else:
           fetch(f"{base}api/sample?n={1 + (i * 7) % 64}&seed={i}")
+        if (i + 1) % (_SOAK.value // 4) == 0:
+          rss.append(rss_mib(server.pid))
       soak_seconds = time.perf_counter() - start
-      after = rss_mib(server.pid)
     finally:
       server.terminate()
       server.wait(timeout=30)
@@ -106,8 +108,7 @@ def main(argv):
             "cpu_count": os.cpu_count(), "first_request_ms": round(first * 1e3, 1),
             "p50_ms": round(float(np.percentile(latencies, 50)), 1),
             "p95_ms": round(float(np.percentile(latencies, 95)), 1), "requests": _REQUESTS.value,
-            "rss_before_mib": round(before, 1), "rss_after_mib": round(after, 1),
-            "soak_requests": _SOAK.value, "soak_seconds": round(soak_seconds, 1)}
+            "soak_requests": _SOAK.value, "rss_mib_each_quarter": [round(r, 1) for r in rss], "soak_seconds": round(soak_seconds, 1)}
   print(json.dumps(result, indent=2))
 
 
