@@ -57,11 +57,22 @@ class Checkpoints:
     self.manager.wait_until_finished()
 
   def restore(self, step: int, template: GANState) -> Optional[GANState]:
-    """The checkpoint of `step` shaped like `template`, or None if there is none."""
+    """The checkpoint of `step` shaped like `template`, or None if there is none.
+
+    Intact files of other models (another version's layer names): UserError.
+    """
     if step not in self.manager.all_steps():
       return None
-    restored = self.manager.restore(step, args=ocp.args.StandardRestore(
-        serialization.to_state_dict(template)))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.StandardRestore(
+          serialization.to_state_dict(template)))
+    except Exception as e:  # pylint: disable=broad-except
+      if _STRUCTURE_MISMATCH in str(e):
+        raise UserError(
+            f"the checkpoint at step {step} in {self.directory} holds other parameters than these models "
+            "(written by another version of gan_jax, whose layer names differ); use that version for "
+            "this run, or a new --workdir") from e
+      raise
     # Host arrays: the caller places them (DataParallel.put_state); arrays committed to this process's
     # first device could not be moved onto a mesh that spans other processes.
     return serialization.from_state_dict(template, jax.device_get(restored))
@@ -81,12 +92,9 @@ class Checkpoints:
         if all(np.isfinite(p).all() for p in jax.tree.leaves(jax.device_get(params))):
           return state
         self._quarantine(step, "it holds non-finite parameters")
+      except UserError:  # intact files of other models: moving them would lose the run
+        raise
       except Exception as e:  # pylint: disable=broad-except
-        if _STRUCTURE_MISMATCH in str(e):  # intact files of other models: moving them would lose the run
-          raise UserError(
-              f"the checkpoint at step {step} in {self.directory} holds other parameters than these models "
-              "(written by another version of gan_jax, whose layer names differ); use that version for "
-              "this run, or a new --workdir") from e
         # Orbax raises many types for damaged files (ValueError, OSError, tensorstore errors, ...).
         self._quarantine(step, f"it is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
     return None

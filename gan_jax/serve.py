@@ -88,6 +88,8 @@ class Gallery:
         continue
       try:
         state = self._checkpoints.restore(step, self._template)
+      except UserError:  # another version's models: no older checkpoint of the run is any different
+        raise
       except Exception as e:  # pylint: disable=broad-except
         # Training may be deleting this checkpoint (keep_checkpoints) right now; Orbax raises many types.
         logging.warning("Checkpoint %d of %s was not readable (%s: %s); trying an older one.", step,
