@@ -6,6 +6,7 @@ scores of evaluations during training as `eval/<metric>` (FID) and the fixed-noi
 `samples`. They are written with tensorboardX, which needs no TensorFlow.
 """
 import contextlib
+import io
 import os
 import sys
 from typing import Dict, Optional, TextIO
@@ -25,8 +26,8 @@ _FLUSH_SECONDS = 10  # how stale TensorBoard may be while a run goes on
 class Monitor:
   """TensorBoard summaries and progress of one training call, from `start_step` towards `total_steps`.
 
-  Progress is a tqdm bar where `stream` (stderr) is a terminal, log lines elsewhere; while the bar is
-  shown, log lines are printed above it instead of through it. Inactive (processes other than the
+  Progress is a tqdm bar where `stream` (stderr) is a terminal with a width, log lines elsewhere; while
+  the bar is shown, log lines are printed above it instead of through it. Inactive (processes other than the
   chief of a multi-host run) it writes nothing and only logs the lines.
   """
 
@@ -47,7 +48,7 @@ class Monitor:
                                               flush_secs=_FLUSH_SECONDS,
                                               filename_suffix=f".from_step_{start_step:010d}")
     self._cleanup.callback(self._writer.close)
-    if stream.isatty():
+    if _terminal_columns(stream):
       self._bar = tqdm.tqdm(total=total_steps, initial=start_step, file=stream, unit="step",
                             dynamic_ncols=True, smoothing=0.1,
                             bar_format="{percentage:3.0f}%|{bar}| step {n}/{total} [{elapsed}{postfix}]")
@@ -93,6 +94,15 @@ class Monitor:
     for name, value in result.items():
       if name not in ("step", "num_samples") and isinstance(value, (int, float)):
         self._writer.add_scalar(f"eval/{name}", value, result["step"])
+
+
+def _terminal_columns(stream: TextIO) -> int:
+  """The width of the terminal `stream` writes to; 0 for a file or pipe, and for a terminal without a
+  window size (a pseudo-terminal nobody looks at), where a bar would show nothing at all."""
+  try:
+    return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
+  except (OSError, ValueError, io.UnsupportedOperation):
+    return 0
 
 
 @contextlib.contextmanager

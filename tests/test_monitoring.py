@@ -1,5 +1,11 @@
 """TensorBoard summaries, read back with TensorBoard's own event reader, and the progress bar."""
+import contextlib
+import fcntl
 import io
+import os
+import pty
+import struct
+import termios
 
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
@@ -19,9 +25,28 @@ def _row(step, d_loss):
           "images_per_sec": 100.0 + step, "augment_p": 0.25}
 
 
-class _Terminal(io.StringIO):
-  def isatty(self):
-    return True
+@contextlib.contextmanager
+def _terminal(columns):
+  """(stream to write to, function returning what the terminal received): a pseudo-terminal `columns`
+  wide."""
+  controller, terminal = pty.openpty()
+  fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+  os.set_blocking(controller, False)
+  stream = os.fdopen(terminal, "w")
+
+  def received():
+    stream.flush()
+    chunks = []
+    while True:
+      try:
+        chunks.append(os.read(controller, 65536))
+      except BlockingIOError:
+        return b"".join(chunks).decode()
+  try:
+    yield stream, received
+  finally:
+    stream.close()
+    os.close(controller)
 
 
 def test_scalars_images_and_scores_read_back(tmp_path):
@@ -56,12 +81,20 @@ def test_a_resumed_run_replaces_what_was_logged_after_its_checkpoint(tmp_path):
 
 
 def test_progress_bar_on_a_terminal_and_log_lines_elsewhere(tmp_path, caplog):
-  terminal = _Terminal()
-  with monitoring.Monitor(str(tmp_path / "a"), start_step=0, total_steps=20, stream=terminal) as monitor:
-    monitor.advance(10)
-    monitor.report(_row(10, 0.5), "d_loss 0.5000 | 123 img/s | ETA 0:00:42")
-  shown = terminal.getvalue()
-  assert "step 10/20" in shown and "50%" in shown and "ETA 0:00:42" in shown and "123 img/s" in shown
+  with _terminal(columns=150) as (stream, received):
+    with monitoring.Monitor(str(tmp_path / "a"), start_step=0, total_steps=20, stream=stream) as monitor:
+      monitor.advance(10)
+      monitor.report(_row(10, 0.5), "d_loss 0.5000 | 123 img/s | ETA 0:00:42")
+    shown = received()
+  assert "50%" in shown and "step 10/20" in shown and "d_loss 0.5000 | 123 img/s | ETA 0:00:42" in shown
+
+  with _terminal(columns=0) as (stream, received):  # a terminal without a size shows no bar
+    with caplog.at_level("INFO"):
+      with monitoring.Monitor(str(tmp_path / "c"), start_step=0, total_steps=20, stream=stream) as monitor:
+        monitor.report(_row(10, 0.5), "d_loss 0.5000 | 123 img/s | ETA 0:00:42")
+    assert "step 10/20" not in received()
+  assert "step 10/20 d_loss 0.5000 | 123 img/s | ETA 0:00:42" in caplog.text
+  caplog.clear()
 
   with caplog.at_level("INFO"):
     with monitoring.Monitor(str(tmp_path / "b"), start_step=0, total_steps=20,
