@@ -66,17 +66,21 @@ class Monitor:
     if self._bar is not None:
       self._bar.update(step - self._bar.n)
 
-  def report(self, row: Dict[str, float], summary: str) -> None:
-    """A losses.csv row and its human-readable `summary` (losses, images/s, ETA): summaries to
-    TensorBoard, the text to the bar or the log."""
+  def report(self, row: Dict[str, float], eta) -> None:
+    """A losses.csv row and the time left: scalars to TensorBoard, text to the bar or the log."""
     if self._writer is not None:
       for column, value in row.items():
         if column != "step":
           self._writer.add_scalar(f"train/{column}", value, row["step"])
-    if self._bar is not None:
-      self._bar.set_postfix_str(summary, refresh=True)
+    losses = (f"d_loss {row['d_loss']:.4f} g_loss {row['g_loss']:.4f} D(x) {row['d_real']:.3f} "
+              f"D(G(z)) {row['d_fake']:.3f}"
+              + "".join(f" {k} {row[k]:.4g}" for k in artifacts.EXTRA_COLUMNS if k in row))
+    speed = f"{row['images_per_sec']:.0f} img/s"
+    if self._bar is not None:  # what matters most first: a narrow terminal cuts the end of the line
+      self._bar.set_postfix_str(f"ETA {eta} | {speed} | {losses} | epoch {row['epoch']:.2f}", refresh=True)
     else:
-      logging.info("step %d/%d %s", row["step"], self.total_steps, summary)
+      logging.info("step %d/%d epoch %.2f | %s | %s | ETA %s", row["step"], self.total_steps, row["epoch"],
+                   losses, speed, eta)
 
   def samples(self, step: int, images_uint8: np.ndarray, columns: int) -> None:
     """The fixed-noise grid of `step`, as the image TensorBoard shows with a step slider."""

@@ -326,11 +326,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         seconds_left = (total_steps - step) / steps_per_sec if steps_per_sec else None
         if deadline and seconds_left is not None:
           seconds_left = min(seconds_left, max(deadline - now, 0.0))
-        eta = datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?"
-        extras = "".join(f" {k} {means[k]:.4g}" for k in artifacts.EXTRA_COLUMNS if k in means)
-        monitor.report(row, f"epoch {row['epoch']:.2f} | d_loss {means['d_loss']:.4f} g_loss "
-                       f"{means['g_loss']:.4f} D(x) {means['d_real']:.3f} D(G(z)) {means['d_fake']:.3f}"
-                       f"{extras} | {images_per_sec:.0f} img/s | ETA {eta}")
+        monitor.report(row, datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?")
         pending, last_log_time, last_log_step = [], now, step
       if step % config.sample_every == 0 or stopping:
         save_samples(dp.get_state(state))
