@@ -1,6 +1,7 @@
 """Headless Chromium driven through the Chrome DevTools Protocol over --remote-debugging-pipe: a real
 browser for the tests without a websocket or browser-automation package (`apt-get install -y chromium`)."""
 import base64
+import fcntl
 import io
 import json
 import os
@@ -17,6 +18,13 @@ from PIL import Image
 _BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
+def _high_descriptor(fd: int) -> int:
+  """`fd` moved to a descriptor number of at least 10."""
+  moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+  os.close(fd)
+  return moved
+
+
 def find_chromium() -> Optional[str]:
   return next((shutil.which(name) for name in _BINARIES if shutil.which(name)), None)
 
@@ -29,6 +37,8 @@ class Browser:
     self._profile = tempfile.mkdtemp(prefix="gan_jax_chromium_")
     commands_read, self._commands = os.pipe()
     self._replies, replies_write = os.pipe()
+    # Chromium's ends, numbered above 4 so that moving them to 3 and 4 never overwrites one of them.
+    commands_read, replies_write = (_high_descriptor(fd) for fd in (commands_read, replies_write))
     args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-dev-shm-usage", "--remote-debugging-pipe",
             f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
