@@ -326,7 +326,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         seconds_left = (total_steps - step) / steps_per_sec if steps_per_sec else None
         if deadline and seconds_left is not None:
           seconds_left = min(seconds_left, max(deadline - now, 0.0))
-        monitor.report(row, datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?")
+        eta = datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?"
+        monitor.report(row, eta)
         pending, last_log_time, last_log_step = [], now, step
       if step % config.sample_every == 0 or stopping:
         save_samples(dp.get_state(state))

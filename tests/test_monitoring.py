@@ -92,7 +92,8 @@ def test_progress_bar_on_a_terminal_and_log_lines_elsewhere(tmp_path, caplog):
       monitor.report(_row(10, 0.5), "0:00:42")
     shown = received()
   assert "50%" in shown and "step 10/20" in shown
-  assert "ETA 0:00:42 | 110 img/s | d_loss 0.5000 g_loss 2.0000 D(x) 0.600 D(G(z)) 0.400 augment_p 0.25" in shown
+  assert ("ETA 0:00:42 | 110 img/s | d_loss 0.5000 g_loss 2.0000 D(x) 0.600 D(G(z)) 0.400 augment_p 0.25"
+          in shown)
 
   with _terminal(columns=0) as (stream, received):  # a terminal without a size shows no bar
     with caplog.at_level("INFO"):
