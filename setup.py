@@ -6,6 +6,7 @@ setuptools.setup(
     version="0.1.0",
     description="JAX/Flax research codebase for training and evaluating GANs.",
     packages=setuptools.find_packages(include=["gan_jax", "gan_jax.*", "experiments"]),
+    package_data={"gan_jax": ["gallery.html"]},  # the page of gan_jax.serve
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.10",
@@ -23,9 +24,12 @@ setuptools.setup(
         "pillow",
         "numpy",
         "scipy",
+        "tensorboardX",  # TensorBoard summaries without TensorFlow (gan_jax.monitoring)
+        "tqdm",  # the progress bar
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist"],
+        # tensorboard: its event reader checks the summaries (it is also what shows them).
+        "test": ["pytest", "pytest-xdist", "tensorboard"],
         # Only needed to prepare tfds's own datasets (cifar10, mnist, ...) from the internet.
         "tf": ["tensorflow-cpu"],
         "cuda": ["jax[cuda12]>=0.10"],

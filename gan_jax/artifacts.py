@@ -35,12 +35,16 @@ def image_grid(images_uint8: np.ndarray, columns: int = 0, padding: int = 2) -> 
   return grid
 
 
-def save_grid(images_uint8: np.ndarray, path: str, columns: int = 0, scale: int = 2) -> None:
-  """Writes a PNG grid, upscaled `scale` times (nearest) so 32x32 images are visible."""
+def grid_picture(images_uint8: np.ndarray, columns: int = 0, scale: int = 2) -> Image.Image:
+  """A grid as a picture, upscaled `scale` times (nearest) so 32x32 images are visible."""
   grid = image_grid(images_uint8, columns)
   picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-  picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-  _atomic_write(path, picture.save, format="PNG")
+  return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+
+
+def save_grid(images_uint8: np.ndarray, path: str, columns: int = 0, scale: int = 2) -> None:
+  """Writes a PNG grid (see grid_picture)."""
+  _atomic_write(path, grid_picture(images_uint8, columns, scale).save, format="PNG")
 
 
 def save_progress_gif(samples_dir: str, path: str, seconds_per_frame: float = 0.3) -> int:

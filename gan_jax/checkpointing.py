@@ -1,7 +1,7 @@
 """Orbax checkpoints of the full training state, with fallback past a corrupt latest checkpoint."""
 import os
 import shutil
-from typing import Optional
+from typing import List, Optional
 
 from absl import logging
 from flax import serialization
@@ -25,17 +25,26 @@ class Checkpoints:
   """
 
   def __init__(self, workdir: str, keep: int, subdir: str = "checkpoints",
-               best_metric: Optional[str] = None, asynchronous: bool = True):
+               best_metric: Optional[str] = None, asynchronous: bool = True, read_only: bool = False):
     """`asynchronous`: `save` returns once the state is copied to host memory and the files are written
-    in a background thread (benchmarks/checkpoint_stall.py measures the difference)."""
+    in a background thread (benchmarks/checkpoint_stall.py measures the difference). `read_only`: for
+    readers beside a training run (the web gallery), which must neither create nor delete anything."""
     self.directory = os.path.join(os.path.abspath(workdir), subdir)
     best = dict(best_fn=lambda m: m[best_metric], best_mode="min") if best_metric else {}
+    # A reader neither saves nor deletes (and Orbax warns about settings for either).
+    saving = dict(max_to_keep=None, save_interval_steps=0) if read_only else dict(max_to_keep=keep)
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous, **best))
+            create=not read_only, read_only=read_only, enable_async_checkpointing=asynchronous, **saving,
+            **best))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
+
+  def reread_steps(self) -> List[int]:
+    """The steps saved now, newest last, read from disk again: another process may be saving."""
+    self.manager.reload()
+    return sorted(self.manager.all_steps())
 
   def save(self, state: GANState, metrics: Optional[dict] = None) -> None:
     step = int(jax.device_get(state.step))
@@ -48,11 +57,22 @@ class Checkpoints:
     self.manager.wait_until_finished()
 
   def restore(self, step: int, template: GANState) -> Optional[GANState]:
-    """The checkpoint of `step` shaped like `template`, or None if there is none."""
+    """The checkpoint of `step` shaped like `template`, or None if there is none.
+
+    Intact files of other models (another version's layer names): UserError.
+    """
     if step not in self.manager.all_steps():
       return None
-    restored = self.manager.restore(step, args=ocp.args.StandardRestore(
-        serialization.to_state_dict(template)))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.StandardRestore(
+          serialization.to_state_dict(template)))
+    except Exception as e:  # pylint: disable=broad-except
+      if _STRUCTURE_MISMATCH in str(e):
+        raise UserError(
+            f"the checkpoint at step {step} in {self.directory} holds other parameters than these models "
+            "(written by another version of gan_jax, whose layer names differ); use that version for "
+            "this run, or a new --workdir") from e
+      raise
     # Host arrays: the caller places them (DataParallel.put_state); arrays committed to this process's
     # first device could not be moved onto a mesh that spans other processes.
     return serialization.from_state_dict(template, jax.device_get(restored))
@@ -72,12 +92,9 @@ class Checkpoints:
         if all(np.isfinite(p).all() for p in jax.tree.leaves(jax.device_get(params))):
           return state
         self._quarantine(step, "it holds non-finite parameters")
+      except UserError:  # intact files of other models: moving them would lose the run
+        raise
       except Exception as e:  # pylint: disable=broad-except
-        if _STRUCTURE_MISMATCH in str(e):  # intact files of other models: moving them would lose the run
-          raise UserError(
-              f"the checkpoint at step {step} in {self.directory} holds other parameters than these models "
-              "(written by another version of gan_jax, whose layer names differ); use that version for "
-              "this run, or a new --workdir") from e
         # Orbax raises many types for damaged files (ValueError, OSError, tensorstore errors, ...).
         self._quarantine(step, f"it is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
     return None

@@ -9,100 +9,18 @@ subset of it (--reference_size), cached per protocol; see gan_jax/metrics/__init
 use --num_samples=50000 against the whole split; FIDs of other sizes compare only among themselves.
 """
 import json
-import os
 import sys
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 import numpy as np
 
-from gan_jax import artifacts
-from gan_jax import checkpointing
-from gan_jax import config as config_lib
+from gan_jax import generation
 from gan_jax import metrics
-from gan_jax import run_info
+from gan_jax import scoring
 from gan_jax.errors import UserError
-from gan_jax.train import GANState, create_train_state
-
-_SAMPLE_BATCH = 500
-_EVAL_SEED = 12345  # evaluation noise, independent of the training seed
-
-
-def sample_labels(indices: np.ndarray, num_classes: int, class_index: Optional[int] = None) -> np.ndarray:
-  """The class of each sample: `class_index` for all of them, or index mod num_classes, so that every
-  class is drawn equally often (0 for unconditional generators)."""
-  if class_index is not None:
-    return np.full(len(indices), class_index, np.int32)
-  return (indices % max(num_classes, 1)).astype(np.int32)
-
-
-def generated_batches(state: GANState, num_samples: int, seed: int = _EVAL_SEED,
-                      batch_size: int = _SAMPLE_BATCH, class_index: Optional[int] = None,
-                      ema: bool = True) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-  """(uint8 images, labels) from the generator (BatchNorm in inference mode), `batch_size` at a time.
-
-  Labels as `sample_labels` gives them.
-  """
-  @jax.jit
-  def generate(state, key, labels):
-    return state.generate(jax.random.normal(key, (batch_size, state.latent_dim)), labels, ema=ema)
-
-  for start in range(0, num_samples, batch_size):
-    labels = sample_labels(np.arange(start, start + batch_size), state.num_classes, class_index)
-    images = generate(state, jax.random.fold_in(jax.random.PRNGKey(seed), start), labels)
-    count = min(batch_size, num_samples - start)
-    yield artifacts.to_uint8(images[:count]), labels[:count]
-
-
-def generated_images(state: GANState, num_samples: int, seed: int = _EVAL_SEED,
-                     batch_size: int = _SAMPLE_BATCH) -> Iterator[np.ndarray]:
-  """uint8 samples of the generator's EMA weights, `batch_size` at a time (classes balanced)."""
-  for images, _ in generated_batches(state, num_samples, seed, batch_size):
-    yield images
-
-
-def load_run(workdir: str, step: Optional[int] = None):
-  """(config, state, class_names) of the run in `workdir` at `step` (default: its newest checkpoint)."""
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
-    raise UserError(f"{workdir} has no config.json: give the workdir of a training run")
-  with open(config_path) as f:
-    config = config_lib.defaults()
-    config.update(json.load(f))
-  recorded = run_info.load(workdir)
-  if recorded is None:
-    # Checked before the checkpoints are touched: a state of another layout would fail to restore and
-    # be moved aside as corrupt.
-    raise UserError(f"{workdir} has no {run_info.FILENAME}, which every run of this gan_jax version "
-                    "writes when it starts; its checkpoints come from an older version, whose state "
-                    "this one cannot restore: train the run again")
-  image_shape, class_names = recorded
-  template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
-                                num_classes=len(class_names))
-  checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)
-  if step is None:
-    state = checkpoints.restore_latest(template)
-  else:
-    state = checkpoints.restore(step, template)
-  if state is None:
-    raise UserError(f"{workdir} has no readable checkpoint{'' if step is None else f' at step {step}'}")
-  return config, state, class_names
-
-
-def score_generator(state: GANState, workdir: str, num_samples: int,
-                    reference: metrics.ReferenceStatistics, inception: metrics.InceptionFeatures,
-                    metric_names: Sequence[str] = metrics.ALL_METRICS,
-                    batch_size: int = metrics.inception.DEFAULT_BATCH_SIZE) -> Dict[str, float]:
-  """Scores `num_samples` images of the generator and records them in `<workdir>/metrics.json`."""
-  scores = metrics.evaluate_images(generated_images(state, num_samples, batch_size=batch_size),
-                                   reference, inception, metrics=metric_names, batch_size=batch_size)
-  result = {"step": int(state.step), "num_samples": num_samples, "protocol": metrics.PROTOCOL,
-            "reference": reference.description, **scores}
-  record_metrics(workdir, result)
-  return result
 
 
 def evaluate_run(workdir: str, num_samples: int = 50000, step: Optional[int] = None,
@@ -112,27 +30,14 @@ def evaluate_run(workdir: str, num_samples: int = 50000, step: Optional[int] = N
                  reference_size: Optional[int] = None) -> Dict[str, float]:
   """Scores the run's generator against its training split (or that split's seeded subset of
   `reference_size` images) and records the result in `<workdir>/metrics.json`."""
-  config, state, _ = load_run(workdir, step)
+  config, state, _ = generation.load_run(workdir, step)
   inception = inception or metrics.load_inception()
   batch_size = min(batch_size, num_samples)  # the last batch is padded to a full one
   reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
                                            reference_size=reference_size, image_size=config.image_size,
                                            inception=inception, batch_size=batch_size)
-  return score_generator(state, workdir, num_samples, reference, inception, metric_names, batch_size)
-
-
-def record_metrics(workdir: str, result: Dict) -> None:
-  """metrics.json maps each evaluated step to its scores; earlier evaluations are kept."""
-  path = os.path.join(workdir, "metrics.json")
-  history = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      history = json.load(f)
-  history[str(result["step"])] = result
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(history, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  return scoring.score_generator(state, workdir, num_samples, reference, inception, metric_names,
+                                 batch_size)
 
 
 def load_samples(path: str) -> np.ndarray:

@@ -8,6 +8,7 @@
 <workdir>/losses.csv, .png     step, epoch, D/G losses, D(x), D(G(z)), images/s
 <workdir>/export/              the latest generator and discriminator variables alone (every clean stop)
 <workdir>/metrics.json, best/  with --eval_every: FID per evaluated step, and the best checkpoint by FID
+<workdir>/tensorboard/         losses, D outputs, images/s, FID and the sample grids (gan_jax.monitoring)
 """
 import contextlib
 import datetime
@@ -27,11 +28,12 @@ from gan_jax import artifacts
 from gan_jax import checkpointing
 from gan_jax import config as config_lib
 from gan_jax import data
-from gan_jax import evaluate
+from gan_jax import generation
 from gan_jax import metrics
+from gan_jax import monitoring
 from gan_jax import parallel
 from gan_jax import run_info
-from gan_jax import sample
+from gan_jax import scoring
 from gan_jax import train as train_lib
 from gan_jax.errors import UserError
 
@@ -119,12 +121,13 @@ class _FidDuringTraining:
                                                   inception=self.inception, batch_size=self.batch_size)
     self.best = checkpointing.Checkpoints(workdir, keep=1, subdir="best", best_metric="fid")
 
-  def __call__(self, state):
-    result = evaluate.score_generator(state, self.workdir, self.config.eval_samples, self.reference,
-                                      self.inception, metric_names=("fid",), batch_size=self.batch_size)
+  def __call__(self, state) -> dict:
+    result = scoring.score_generator(state, self.workdir, self.config.eval_samples, self.reference,
+                                     self.inception, metric_names=("fid",), batch_size=self.batch_size)
     logging.info("step %d: FID %.2f on %d samples", result["step"], result["fid"],
                  self.config.eval_samples)
     self.best.save(state, metrics={"fid": float(result["fid"])})
+    return result
 
   def wait(self):
     self.best.wait()
@@ -247,7 +250,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     if not os.path.exists(real_path):
       artifacts.save_grid(dataset.images[:25], real_path, columns=5)
 
-  grid_z, grid_labels, grid_columns = sample.grid_inputs(
+  grid_z, grid_labels, grid_columns = generation.grid_inputs(
       jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_STREAM), config.num_samples,
       config.latent_dim, template.num_classes)
   generate = jax.jit(lambda s, z, y: s.generate(z, y))
@@ -257,6 +260,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     if is_chief:
       artifacts.save_grid(images, os.path.join(workdir, "samples", f"step_{int(host_state.step):07d}.png"),
                           columns=grid_columns)
+      monitor.samples(int(host_state.step), images, grid_columns)
 
   state = dp.put_state(state)
   images, labels = dp.put_data(dataset.images, dataset.labels)
@@ -276,7 +280,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   start_time = last_log_time = time.time()
   deadline = start_time + config.train_minutes * 60 if config.train_minutes else None
   last_log_step = step
-  with stop.installed():
+  with stop.installed(), monitoring.Monitor(workdir, start_step, total_steps, active=is_chief) as monitor:
     while step < total_steps:
       # Calls end on multiples of steps_per_call (where rows, grids and checkpoints fall), also after
       # a run that stopped between them.
@@ -298,6 +302,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         divergence = _Divergence(step, healthy, metrics, checkpoints.latest_step(), config)
         break
       step += steps
+      monitor.advance(step)
       pending.append(metrics)
       if compile_seconds is None:
         compile_seconds = call_seconds
@@ -322,17 +327,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         if deadline and seconds_left is not None:
           seconds_left = min(seconds_left, max(deadline - now, 0.0))
         eta = datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?"
-        extras = "".join(f" {k} {means[k]:.4g}" for k in artifacts.EXTRA_COLUMNS if k in means)
-        logging.info("step %d/%d epoch %.2f | d_loss %.4f g_loss %.4f D(x) %.3f D(G(z)) %.3f%s | "
-                     "%.0f img/s | ETA %s", step, total_steps, row["epoch"], means["d_loss"],
-                     means["g_loss"], means["d_real"], means["d_fake"], extras, images_per_sec, eta)
+        monitor.report(row, eta)
         pending, last_log_time, last_log_step = [], now, step
       if step % config.sample_every == 0 or stopping:
         save_samples(dp.get_state(state))
       if step % config.checkpoint_every == 0 or stopping:
         checkpoints.save(dp.get_state(state))
       if fid_during_training and step % config.eval_every == 0:
-        fid_during_training(dp.get_state(state))
+        monitor.evaluation(fid_during_training(dp.get_state(state)))
       if stopping:
         break
     checkpoints.wait()

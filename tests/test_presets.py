@@ -12,7 +12,7 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import evaluate
+from gan_jax import generation
 from gan_jax import run_info
 from gan_jax import sample
 from gan_jax import trainer
@@ -71,7 +71,7 @@ def test_preset_trains_end_to_end(name, tmp_path):
   cell = tiny_preset(name).image_size + 2  # 20 samples: 4 rows of 5, 2-pixel padding, upscaled 2x
   assert Image.open(tmp_path / "samples" / "step_0000004.png").size == (2 * (5 * cell + 2), 2 * (4 * cell + 2))
   assert os.path.isdir(tmp_path / "export" / "generator")
-  _, restored, _ = evaluate.load_run(str(tmp_path))  # the checkpoint round-trips the whole state
+  _, restored, _ = generation.load_run(str(tmp_path))  # the checkpoint round-trips the whole state
   assert int(restored.step) == 4 and restored.settings.d_steps == tiny_preset(name).d_steps
   if name == "stylegan2_cifar10":  # ADA's probability is logged and adapted
     assert float(rows[0]["augment_p"]) == 0.5 and float(rows[-1]["augment_p"]) != 0.5
@@ -105,7 +105,7 @@ def test_a_run_without_its_dataset_record_is_refused_before_its_checkpoints_are_
   os.remove(workdir / run_info.FILENAME)
   before = sorted(os.listdir(workdir / "checkpoints"))
   with pytest.raises(UserError, match="has no dataset.json"):
-    evaluate.load_run(str(workdir))
+    generation.load_run(str(workdir))
   assert sorted(os.listdir(workdir / "checkpoints")) == before and not (workdir / "checkpoints_corrupt").exists()
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from PIL import Image
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
 import tensorflow_datasets as tfds
 
 from gan_jax import artifacts
@@ -60,6 +61,23 @@ def test_run_leaves_every_artifact(runs):
   assert (workdir / "config.json").exists()
   assert sorted(os.listdir(workdir / "checkpoints")) == ["10", "15", "20"]  # keep_checkpoints=3
   assert len(_exported_generator(workdir)) > 0
+
+
+def test_tensorboard_has_every_logged_row_and_grid_once_also_across_a_resume(runs):
+  workdir = runs[1]
+  events = event_accumulator.EventAccumulator(str(workdir / "tensorboard"),
+                                              size_guidance={"scalars": 0, "images": 0})
+  events.Reload()
+  with open(workdir / "losses.csv") as f:
+    rows = list(csv.DictReader(f))
+  for column in ("d_loss", "g_loss", "d_real", "d_fake", "images_per_sec", "real_sign"):
+    logged = events.Scalars(f"train/{column}")
+    assert [e.step for e in logged] == [5, 10, 15, 20]
+    np.testing.assert_allclose([e.value for e in logged], [float(r[column]) for r in rows], rtol=1e-6)
+  grid = Image.open(workdir / "samples" / "step_0000020.png")
+  # TensorBoard gets the grids without the PNG files' 2x upscaling.
+  assert [(i.step, 2 * i.width, 2 * i.height) for i in events.Images("samples")] == [
+      (step, grid.width, grid.height) for step in (5, 10, 15, 20)]
 
 
 def test_resume_is_bitwise_exact(runs):

@@ -1,0 +1,244 @@
+"""The web gallery (gan_jax.serve) over HTTP, on a tiny conditional run: page, API, bad requests, a
+checkpoint saved while it serves, the command line, and the page in headless Chromium when installed."""
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import jax
+import numpy as np
+from PIL import Image
+import pytest
+
+from gan_jax import checkpointing
+from gan_jax import generation
+from gan_jax import serve
+from conftest import REPO, TINY_FLAGS, run_cli
+import headless_chromium
+
+CELL = 32 + 2  # a 32x32 image and the grid's padding
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, image_dataset):
+  """A 10-step class-conditional run (classes cat and dog) with checkpoints at steps 5 and 10."""
+  data_dir, name = image_dataset
+  workdir = tmp_path_factory.mktemp("gallery") / "run"
+  result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}",
+                   "--batch_size=4", "--num_steps=10", "--conditional", *TINY_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def _start(workdir, poll_seconds=60.0):
+  server = serve.GalleryServer(str(workdir), port=0, poll_seconds=poll_seconds)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  return server
+
+
+@pytest.fixture(scope="module")
+def server(workdir):
+  server = _start(workdir)
+  yield server
+  server.shutdown()
+  server.server_close()
+
+
+def _get(server, path):
+  """(status, headers, body) of a GET request."""
+  try:
+    with urllib.request.urlopen(server.url.rstrip("/") + path, timeout=60) as response:
+      return response.status, response.headers, response.read()
+  except urllib.error.HTTPError as e:
+    return e.code, e.headers, e.read()
+
+
+def _png(server, path):
+  status, headers, body = _get(server, path)
+  assert status == 200 and headers["Content-Type"] == "image/png", body[:300]
+  return np.asarray(Image.open(io.BytesIO(body)).convert("RGB")), headers
+
+
+def test_page_and_run_summary(server):
+  status, headers, body = _get(server, "/")
+  assert status == 200 and headers["Content-Type"].startswith("text/html")
+  assert b"<title>gan_jax gallery</title>" in body
+  assert not re.search(rb"(src|href)=\"?(https?:)?//", body)  # nothing from elsewhere: works offline
+  status, _, body = _get(server, "/api/run")
+  run = json.loads(body)
+  assert status == 200 and run["step"] == 10 and run["class_names"] == ["cat", "dog"]
+  assert run["losses"]["step"] == [5, 10] and len(run["losses"]["d_loss"]) == 2
+  assert run["config"]["latent_dim"] == 16 and run["image_shape"] == [32, 32, 3] and run["metrics"] == []
+
+
+def test_sample_grids(server):
+  cats, headers = _png(server, "/api/sample?n=9&class=cat&seed=3&scale=1")
+  assert cats.shape == (3 * CELL + 2, 3 * CELL + 2, 3)
+  assert headers["X-Seed"] == "3" and headers["X-Step"] == "10"
+  again, _ = _png(server, "/api/sample?n=9&class=cat&seed=3&scale=1")
+  np.testing.assert_array_equal(cats, again)  # a seed is a shareable grid
+  assert not np.array_equal(cats, _png(server, "/api/sample?n=9&class=cat&seed=4&scale=1")[0])
+  assert not np.array_equal(cats, _png(server, "/api/sample?n=9&class=dog&seed=3&scale=1")[0])
+  # Without a class: one row per class, n // 2 columns; scale 2 by default.
+  both, _ = _png(server, "/api/sample?n=6&seed=3")
+  assert both.shape == (2 * (2 * CELL + 2), 2 * (3 * CELL + 2), 3)
+  # Padded to another batch size, the same latents give the same images: 4 of 16 are the grid of 4.
+  four, _ = _png(server, "/api/sample?n=4&class=cat&seed=5&scale=1")
+  sixteen, _ = _png(server, "/api/sample?n=16&class=cat&seed=5&scale=1")
+  for i in range(4):
+    row, column = divmod(i, 2)
+    cell = four[2 + row * CELL:row * CELL + CELL, 2 + column * CELL:column * CELL + CELL]
+    np.testing.assert_allclose(cell, sixteen[2:CELL, 2 + i * CELL:i * CELL + CELL], atol=2)
+  status, headers, _ = _get(server, "/api/sample")
+  assert status == 200 and headers["X-Seed"].isdigit()  # a random seed, said in the answer
+
+
+def test_the_sampler_compiles_once_per_batch_size(server):
+  compiled = generation._render._cache_size  # pylint: disable=protected-access
+  for n in generation.SAMPLER_BATCH_SIZES:
+    _png(server, f"/api/sample?n={n}&class=dog")
+  warm = compiled()
+  for n in (1, 2, 3, 5, 7, 11, 16, 17, 33, 64, 65, 100, 256):
+    _png(server, f"/api/sample?n={n}&class=dog&seed={n}")
+    _png(server, f"/api/sample?n={n}")
+  assert compiled() == warm
+
+
+def test_interpolation_strips(server):
+  strip, _ = _png(server, "/api/interpolate?steps=5&class=dog&seed=1&scale=1")
+  assert strip.shape == (CELL + 2, 5 * CELL + 2, 3)
+  first, last = strip[2:CELL, 2:CELL], strip[2:CELL, 4 * CELL + 2:5 * CELL]
+  assert not np.array_equal(first, last)
+  both, _ = _png(server, "/api/interpolate?steps=5&seed=1&scale=1")  # one row per class
+  assert both.shape == (2 * CELL + 2, 5 * CELL + 2, 3)
+  np.testing.assert_array_equal(both[CELL:], strip)  # row 2 is class dog
+
+
+@pytest.mark.parametrize("path, status, message", [
+    ("/api/sample?n=abc", 400, "n=abc is not a whole number; give 1 to 256"),
+    ("/api/sample?n=100000", 400, "n=100000 is out of range; give 1 to 256"),
+    ("/api/sample?n=0", 400, "n=0 is out of range"),
+    ("/api/sample?class=zebra", 400, "class=zebra is not a class of this run; use a name (cat, dog)"),
+    ("/api/sample?class=7", 400, "class=7 is not a class of this run"),
+    ("/api/sample?seed=-1", 400, "seed=-1 is out of range"),
+    ("/api/sample?scale=100", 400, "scale=100 is out of range"),
+    ("/api/sample?m=4", 400, "unknown parameter m; this endpoint takes n, class, seed, scale"),
+    ("/api/interpolate?steps=1", 400, "steps=1 is out of range; give 2 to 32"),
+    ("/api/run?x=1", 400, "unknown parameter x"),
+    ("/favicon.ico", 404, "no page /favicon.ico"),
+    ("/api/nothing", 404, "no page /api/nothing"),
+])
+def test_bad_requests_get_a_clear_json_error_and_the_server_goes_on(server, path, status, message):
+  got, headers, body = _get(server, path)
+  assert got == status and headers["Content-Type"] == "application/json"
+  assert message in json.loads(body)["error"]
+  assert _get(server, "/api/run")[0] == 200
+
+
+def test_a_checkpoint_saved_while_serving_is_picked_up(workdir, tmp_path):
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  server = _start(run, poll_seconds=0.2)
+  try:
+    before, headers = _png(server, "/api/sample?n=4&seed=7&class=cat")
+    assert headers["X-Step"] == "10"
+    # What a training run in the same workdir does: save a later state (here: other EMA weights).
+    config, state, _ = generation.load_run(str(run))
+    later = state.replace(step=state.step + 5,
+                          g_ema_params=jax.tree.map(lambda p: p * 1.5 + 0.01, state.g_ema_params))
+    checkpoints = checkpointing.Checkpoints(str(run), config.keep_checkpoints)
+    checkpoints.save(later)
+    checkpoints.wait()
+    deadline = time.monotonic() + 30
+    while json.loads(_get(server, "/api/run")[2])["step"] != 15:
+      assert time.monotonic() < deadline, "the server did not pick up the checkpoint of step 15"
+      time.sleep(0.2)
+    after, headers = _png(server, "/api/sample?n=4&seed=7&class=cat")
+    assert headers["X-Step"] == "15" and not np.array_equal(before, after)
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_unreadable_newest_checkpoint_is_skipped_and_left_where_it_is(workdir, tmp_path):
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  for root, _, files in os.walk(run / "checkpoints" / "10"):  # damage every data file of step 10
+    for name in files:
+      if "ocdbt" in root or name.endswith("manifest.ocdbt"):
+        with open(os.path.join(root, name), "wb") as f:
+          f.write(b"garbage")
+  gallery = serve.Gallery(str(run))
+  assert gallery.sampler().step == 5
+  # A reader beside a training run never moves its files: the trainer decides what is corrupt.
+  assert (run / "checkpoints" / "10").is_dir() and not (run / "checkpoints_corrupt").exists()
+
+
+def test_command_line_serves_and_reports_bad_starts_in_one_line(workdir, tmp_path):
+  process = subprocess.Popen([sys.executable, "-m", "gan_jax.serve", f"--workdir={workdir}", "--port=0"],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  try:
+    banner = process.stdout.readline()
+    match = re.search(r"step 10\) at (http://127\.0\.0\.1:(\d+)/)", banner)
+    assert match, banner
+    with urllib.request.urlopen(match.group(1) + "api/run", timeout=60) as response:
+      assert json.loads(response.read())["step"] == 10
+    in_use = run_cli("gan_jax.serve", f"--workdir={workdir}", f"--port={match.group(2)}")
+    assert in_use.returncode != 0
+    assert in_use.stderr.strip() == (f"error: port {match.group(2)} on 127.0.0.1 is in use; choose another "
+                                     "--port")
+  finally:
+    process.terminate()
+    process.wait(timeout=30)
+
+  untrained = tmp_path / "untrained"
+  untrained.mkdir()
+  for name in ("config.json", "dataset.json"):
+    shutil.copy(workdir / name, untrained / name)
+  for flags, message in ((["--workdir=" + str(untrained)], "has no checkpoint yet"),
+                         (["--workdir=" + str(tmp_path / "nothing")], "has no config.json"),
+                         ([f"--workdir={workdir}", "--port=99999"], "error: flag --port=99999")):
+    result = run_cli("gan_jax.serve", *flags)
+    assert result.returncode != 0 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+  assert sorted(os.listdir(untrained)) == ["config.json", "dataset.json"]  # a server writes nothing
+
+
+CHROMIUM = headless_chromium.find_chromium()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (`apt-get install -y chromium` "
+                    "enables this test)")
+def test_the_page_in_headless_chromium(server):
+  with headless_chromium.Browser(CHROMIUM) as browser:
+    browser.page_call("Page.navigate", url=server.url)
+    loaded = ("['grid', 'walk'].every(id => document.getElementById(id).complete && "
+              "document.getElementById(id).naturalWidth > 0) && "
+              "document.getElementById('class').options.length")
+    browser.wait_for(loaded)
+    first_source = browser.evaluate("document.getElementById('grid').src")
+    first = browser.screenshot("grid")
+    browser.evaluate("document.getElementById('new-samples').click()")
+    browser.wait_for(f"document.getElementById('grid').src !== {json.dumps(first_source)} && {loaded}")
+    assert not np.array_equal(first, browser.screenshot("grid"))  # new latents, new images
+    assert browser.evaluate("document.getElementById('class').options.length") == 3  # all, cat, dog
+    all_classes_source = browser.evaluate("document.getElementById('grid').src")
+    browser.evaluate("const s = document.getElementById('class'); s.value = 'dog'; "
+                     "s.dispatchEvent(new Event('change'))")
+    browser.wait_for(f"document.getElementById('grid').src !== {json.dumps(all_classes_source)} && {loaded}")
+    # 16 dogs in a 4x4 grid instead of 2 rows (cat, dog) of 8, at the page's zoom of the API's 2x.
+    assert browser.evaluate("document.getElementById('grid').naturalHeight") == 2 * (4 * CELL + 2)
+    drawn = ("document.getElementById('{}').getContext('2d').getImageData(0, 0, 760, 200).data"
+             ".some((v, i) => i % 4 == 3 && v > 0)")
+    assert browser.evaluate(drawn.format("losses")) and browser.evaluate(drawn.format("outputs"))
+    assert browser.console_errors() == []
+    screenshot_to = os.environ.get("GAN_JAX_GALLERY_SCREENSHOT")  # e.g. docs/gallery.png for the README
+    if screenshot_to:
+      Image.fromarray(browser.screenshot()).save(screenshot_to)
