@@ -24,17 +24,27 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _run_two_processes(args, timeout=600):
+def _run_two_processes(args, log_dir, timeout=600):
+  """Runs the two processes to the end; returns their logs. Logs go to files, not pipes: a process
+  blocked on a full pipe would stall the other one in a collective."""
   port = _free_port()
   env = dict(os.environ, XLA_FLAGS=f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=2")
-  processes = [subprocess.Popen(
-      [sys.executable, "-m", "gan_jax.main", *args, "--distributed",
-       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
-      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-  outputs = [p.communicate(timeout=timeout) for p in processes]
-  for process, (_, stderr) in zip(processes, outputs):
-    assert process.returncode == 0, stderr[-3000:]
-  return [stderr for _, stderr in outputs]
+  logs = [os.path.join(log_dir, f"process_{i}.log") for i in range(2)]
+  processes = []
+  for i, log in enumerate(logs):
+    with open(log, "w") as f:
+      processes.append(subprocess.Popen(
+          [sys.executable, "-m", "gan_jax.main", *args, "--distributed",
+           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
+          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, text=True))
+  for process in processes:
+    process.wait(timeout=timeout)
+  texts = []
+  for process, log in zip(processes, logs):
+    with open(log) as f:
+      texts.append(f.read())
+    assert process.returncode == 0, texts[-1][-3000:]
+  return texts
 
 
 def _exported(workdir):
@@ -59,7 +69,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
 
   multi = tmp_path / "multi"
-  logs = _run_two_processes([*common, f"--workdir={multi}"])
+  logs = _run_two_processes([*common, f"--workdir={multi}"], tmp_path)
   for i, log in enumerate(logs):
     assert f"same_image[train] shard {i}/2" in log  # each process reads its own half
     assert "with 4 devices" in log
@@ -70,5 +80,5 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
 
   # The two-process run resumes from the checkpoint the processes wrote together.
   logs = _run_two_processes([*[a for a in common if a != "--num_steps=10"], "--num_steps=15",
-                             f"--workdir={multi}"])
+                             f"--workdir={multi}"], tmp_path)
   assert all(f"Resuming {multi} from step 10" in log for log in logs)
