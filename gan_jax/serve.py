@@ -191,24 +191,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
   def _sample(self, query: str):
     values = _parameters(query, ("n", "class", "seed", "scale"))
-    gallery = self.server.gallery
     num = _integer(values, "n", 16, 1, MAX_IMAGES)
-    seed = _integer(values, "seed", random.randint(0, MAX_SEED), 0, MAX_SEED)
-    scale = _integer(values, "scale", 2, 1, MAX_SCALE)
-    label = generation.class_index(values.get("class"), gallery.class_names, gallery.num_classes, "class")
-    sampler = gallery.sampler()
-    images, columns = sampler.grid(num, seed, label)
-    return _png(images, columns, scale, sampler.step, seed)
+    return self._render(values, lambda sampler, seed, label: sampler.grid(num, seed, label))
 
   def _interpolate(self, query: str):
     values = _parameters(query, ("steps", "class", "seed", "scale"))
-    gallery = self.server.gallery
     steps = _integer(values, "steps", 8, 2, MAX_STEPS)
+    return self._render(values, lambda sampler, seed, label: sampler.interpolation(steps, seed, label))
+
+  def _render(self, values, draw):
+    """The PNG answer of `draw(sampler, seed, label) -> (images, columns)` with the parameters that
+    /api/sample and /api/interpolate share: seed, scale and class."""
+    gallery = self.server.gallery
     seed = _integer(values, "seed", random.randint(0, MAX_SEED), 0, MAX_SEED)
     scale = _integer(values, "scale", 2, 1, MAX_SCALE)
     label = generation.class_index(values.get("class"), gallery.class_names, gallery.num_classes, "class")
     sampler = gallery.sampler()
-    images, columns = sampler.interpolation(steps, seed, label)
+    images, columns = draw(sampler, seed, label)
     return _png(images, columns, scale, sampler.step, seed)
 
   def _run(self, query: str):
