@@ -47,7 +47,8 @@ def default_workdir(config: ml_collections.ConfigDict, root: str = "checkpoints"
 
 def _prepare_workdir(workdir: str) -> None:
   """Creates the workdir and proves it is writable before any work is done."""
-  probe = os.path.join(workdir, ".write_test")
+  # One probe per process: the processes of a multi-host run prepare the same shared workdir at once.
+  probe = os.path.join(workdir, f".write_test.{socket.gethostname()}.{os.getpid()}")
   try:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     with open(probe, "w") as f:
