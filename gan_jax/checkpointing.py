@@ -14,12 +14,16 @@ from gan_jax.train import GANState
 
 # Orbax's words for a checkpoint whose tree differs from the template's.
 _STRUCTURE_MISMATCH = "tree structures do not match"
+# A checkpoint's items: the state (Orbax's name for a lone item, so checkpoints written before there was
+# a second one still restore) and, for streamed input, the data position.
+_STATE, _DATA = "default", "data"
 
 
 class Checkpoints:
-  """`<workdir>/<subdir>/<step>/`: G, D, EMA, optimizer states, step and PRNG key.
+  """`<workdir>/<subdir>/<step>/`: G, D, EMA, optimizer states, step and PRNG key; and the data position
+  of streamed input (gan_jax.streaming). In memory, the data position is a function of the step (see
+  parallel.py) and needs no item of its own.
 
-  The data position needs no field of its own: it is a function of the step (see parallel.py).
   With `best_metric`, the `keep` checkpoints with the lowest value of that metric are kept instead of
   the newest ones.
   """
@@ -34,7 +38,7 @@ class Checkpoints:
     # A reader neither saves nor deletes (and Orbax warns about settings for either).
     saving = dict(max_to_keep=None, save_interval_steps=0) if read_only else dict(max_to_keep=keep)
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(
+        self.directory, item_names=(_STATE, _DATA), options=ocp.CheckpointManagerOptions(
             create=not read_only, read_only=read_only, enable_async_checkpointing=asynchronous, **saving,
             **best))
 
@@ -46,12 +50,15 @@ class Checkpoints:
     self.manager.reload()
     return sorted(self.manager.all_steps())
 
-  def save(self, state: GANState, metrics: Optional[dict] = None) -> None:
+  def save(self, state: GANState, metrics: Optional[dict] = None, data_position: Optional[dict] = None) -> None:
+    """Saves `state`, and `data_position` (JSON-able: streaming.Batches.position) where given."""
     step = int(jax.device_get(state.step))
     if step in self.manager.all_steps():
       return
-    self.manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)),
-                      metrics=metrics)
+    items = {_STATE: ocp.args.StandardSave(serialization.to_state_dict(state))}
+    if data_position is not None:
+      items[_DATA] = ocp.args.JsonSave(data_position)
+    self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
@@ -64,8 +71,8 @@ class Checkpoints:
     if step not in self.manager.all_steps():
       return None
     try:
-      restored = self.manager.restore(step, args=ocp.args.StandardRestore(
-          serialization.to_state_dict(template)))
+      restored = self.manager.restore(step, args=ocp.args.Composite(**{
+          _STATE: ocp.args.StandardRestore(serialization.to_state_dict(template))}))[_STATE]
     except Exception as e:  # pylint: disable=broad-except
       if _STRUCTURE_MISMATCH in str(e):
         raise UserError(
@@ -76,6 +83,13 @@ class Checkpoints:
     # Host arrays: the caller places them (DataParallel.put_state); arrays committed to this process's
     # first device could not be moved onto a mesh that spans other processes.
     return serialization.from_state_dict(template, jax.device_get(restored))
+
+  def data_position(self, step: int) -> Optional[dict]:
+    """The data position saved with the checkpoint of `step`; None where there is none (a checkpoint
+    of in-memory input)."""
+    if not os.path.isdir(os.path.join(self.directory, str(step), _DATA)):
+      return None
+    return self.manager.restore(step, args=ocp.args.Composite(**{_DATA: ocp.args.JsonRestore()}))[_DATA]
 
   def restore_latest(self, template: GANState) -> Optional[GANState]:
     """The newest readable checkpoint as a state shaped like `template`, or None if there is none.

@@ -10,6 +10,7 @@ import ml_collections
 import experiments
 
 from gan_jax import augment
+from gan_jax import data
 from gan_jax import losses
 from gan_jax import models
 from gan_jax import parallel
@@ -22,7 +23,7 @@ from gan_jax.models import resnet
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "num_epochs", "train_minutes", "log_every", "sample_every", "checkpoint_every",
     "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir", "eval_every",
-    "eval_samples", "g_lr", "d_lr"})  # new learning rates restart a diverged run from its last checkpoint
+    "eval_samples", "g_lr", "d_lr", "input_pipeline", "memory_budget_gb"})  # new learning rates restart a diverged run from its last checkpoint
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -34,6 +35,14 @@ def defaults() -> ml_collections.ConfigDict:
   config.split = "train"
   config.image_size = 32  # MNIST's 28x28 images are padded to 32x32
   config.conditional = False  # class-conditional G and D, labels from the dataset
+  config.mirror = False  # flip each real image left-right with probability 1/2 (StyleGAN2-ADA's --mirror)
+  # A split is kept whole on the devices when it fits the memory budget, else streamed from its files
+  # (gan_jax.streaming): input_pipeline auto | memory | stream; memory_budget_gb 0 = a quarter of the
+  # host's memory (shared by CPU devices) and of an accelerator's. data_workers: decoding processes of
+  # the streaming path (0: threads of the training process).
+  config.input_pipeline = "auto"
+  config.memory_budget_gb = 0.0
+  config.data_workers = 0
   # Models (see gan_jax/models/): which fields an architecture reads is said next to each.
   config.model = "dcgan"  # dcgan | resnet (SNGAN) | biggan | stylegan2 (lite) | toy (MLPs, 2-D points)
   config.latent_dim = 100
@@ -138,7 +147,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(bool(config.dataset), "--dataset is empty; name a tfds dataset (e.g. cifar10) or an imported one")
   for field, choices in (("model", models.MODEL_NAMES), ("g_activation", dcgan.ACTIVATION_NAMES),
                          ("parallelism", parallel.STRATEGIES), ("loss", tuple(losses.OBJECTIVES)),
-                         ("compute_dtype", tuple(models.COMPUTE_DTYPES))):
+                         ("compute_dtype", tuple(models.COMPUTE_DTYPES)),
+                         ("input_pipeline", data.INPUT_PIPELINES)):
     _require(config[field] in choices,
              f"--{field}={config[field]} is unknown; choose one of {', '.join(choices)}")
   size = config.image_size
@@ -150,7 +160,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
   for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every", "r1_gamma",
                "r2_gamma", "gp_weight", "instance_noise", "instance_noise_steps", "feature_matching",
-               "ada_target", "attention_resolution"):
+               "ada_target", "attention_resolution", "memory_budget_gb", "data_workers"):
     _require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
   _require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
   for name in ("g_lr", "d_lr", "ada_kimg"):
@@ -204,6 +214,9 @@ def check_resumable(config: ml_collections.ConfigDict, path: str) -> None:
     raise UserError(f"cannot read {path} ({e}); it records the run in this workdir: restore it, or "
                     "choose a new --workdir") from e
   current = json.loads(config.to_json())
+  default = json.loads(defaults().to_json())
+  # A field that the saved run predates had its default value then.
+  saved = {**{k: v for k, v in default.items() if k not in saved}, **saved}
   differences = [f"{k}: {saved.get(k)!r} in the workdir, {current.get(k)!r} now"
                  for k in sorted(set(saved) | set(current))
                  if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k)]

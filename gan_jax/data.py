@@ -1,7 +1,9 @@
 """Image datasets read through tfds: standard tfds datasets by name or the user's own prepared folders.
 
 Everything is read with `tfds.data_source` (array_record files), which needs no TensorFlow. Images stay
-uint8 on the host and on the devices; the train step scales them to [-1, 1].
+uint8 on the host and on the devices; the train step scales them to [-1, 1]. A split that fits the
+memory budget is read whole into memory and kept on the devices (load_images); a larger one is streamed
+(gan_jax.streaming); load_split chooses.
 
 Decoding is the slow part of reading (CIFAR-10's 50,000 JPEGs: ~7 s on one core, most of a warm start),
 so a decoded split is kept in the user cache (gan_jax.user_cache, `decoded/`) and read from there while
@@ -20,8 +22,10 @@ from typing import Optional, Sequence
 
 from absl import logging
 import numpy as np
+from PIL import Image
 import tensorflow_datasets as tfds
 
+from gan_jax import streaming
 from gan_jax import user_cache
 from gan_jax.errors import UserError
 
@@ -46,6 +50,14 @@ class ImageDataset:
 
   def __len__(self) -> int:
     return len(self.images)
+
+  @property
+  def image_shape(self) -> tuple:
+    return self.images.shape[1:]
+
+  def preview(self, count: int) -> np.ndarray:
+    """The first `count` images (the real-image grid)."""
+    return self.images[:count]
 
 
 def default_data_dir() -> str:
@@ -193,24 +205,79 @@ def _write_cached(path: Optional[str], images: np.ndarray, labels: np.ndarray) -
       os.remove(partial)
 
 
-def pad_to_size(images: np.ndarray, image_size: int) -> np.ndarray:
-  """Centres images on a black square canvas of `image_size` (MNIST's 28x28 -> 32x32)."""
+def fit_to_size(images: np.ndarray, image_size: int) -> np.ndarray:
+  """Images (N, H, W, C) as the model takes them, `image_size` square: smaller ones centred on a black
+  canvas (MNIST's 28x28 -> 32x32), others centre-cropped to a square and resized (bicubic)."""
   _, h, w, _ = images.shape
   if (h, w) == (image_size, image_size):
     return images
-  if h > image_size or w > image_size or (image_size - h) % 2 or (image_size - w) % 2:
-    raise UserError(f"images are {h}x{w} but the model needs {image_size}x{image_size}; set "
-                    f"--image_size={max(h, w)} or re-import them with `python -m gan_jax.import_images "
-                    f"--image_size={image_size}`")
-  ph, pw = (image_size - h) // 2, (image_size - w) // 2
-  return np.pad(images, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+  if h <= image_size and w <= image_size and not (image_size - h) % 2 and not (image_size - w) % 2:
+    ph, pw = (image_size - h) // 2, (image_size - w) // 2
+    return np.pad(images, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+  side = min(h, w)
+  top, left = (h - side) // 2, (w - side) // 2
+  return np.stack([_resize_square(image[top:top + side, left:left + side], image_size) for image in images])
+
+
+def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
+  pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+  return np.asarray(pil.resize((size, size), Image.BICUBIC)).reshape(size, size, image.shape[-1])
+
+
+INPUT_PIPELINES = ("auto", "memory", "stream")
+
+
+def memory_budget_bytes(devices: Sequence) -> int:
+  """What a split kept whole on every device may take: a quarter of the host's memory (which holds every
+  copy when the devices are CPU devices) and a quarter of an accelerator's."""
+  host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+  if devices[0].platform == "cpu":
+    return host // len(devices)
+  device_limit = (devices[0].memory_stats() or {}).get("bytes_limit")
+  return min(host, device_limit // 4) if device_limit else host
+
+
+def load_split(name: str, split: str, data_dir: Optional[str], image_size: int, *, pipeline: str = "auto",
+               budget_bytes: int, shard_index: int = 0, shard_count: int = 1, workers: int = 0):
+  """This host's shard of a split, as an ImageDataset in memory or a streaming.StreamingDataset.
+
+  `pipeline` "auto" streams when the decoded shard would exceed `budget_bytes`, or when its images have
+  no fixed size; "memory" and "stream" force a path. `workers`: the streaming path's decoding processes
+  (0: threads of this process).
+  """
+  if pipeline not in INPUT_PIPELINES:
+    raise UserError(f"--input_pipeline={pipeline} is unknown; use one of {', '.join(INPUT_PIPELINES)}")
+  source = open_source(name, split, data_dir)
+  shape = source.dataset_info.features["image"].shape
+  decoded_bytes = len(source) // shard_count * image_size * image_size * (shape[-1] or 3)
+  fixed_size = None not in shape
+  if pipeline == "auto":
+    pipeline = "memory" if fixed_size and decoded_bytes <= budget_bytes else "stream"
+    logging.info("%s[%s]: %.2f GiB decoded per host against a memory budget of %.2f GiB%s: %s input",
+                 name, split, decoded_bytes / 2**30, budget_bytes / 2**30,
+                 "" if fixed_size else " (images of varying sizes)", pipeline)
+  if pipeline == "memory":
+    if not fixed_size:
+      raise UserError(f"the images of dataset '{name}' have no fixed size {tuple(shape)}, so they cannot be "
+                      "read whole into memory; use --input_pipeline=stream (or auto)")
+    return load_images(name, split, data_dir, image_size=image_size, shard_index=shard_index,
+                       shard_count=shard_count, source=source)
+  return streaming.StreamingDataset(source, image_size=image_size, class_names=_class_names(source),
+                                    shard_index=shard_index, shard_count=shard_count, workers=workers)
+
+
+def _class_names(source) -> list:
+  features = source.dataset_info.features
+  return list(features["label"].names) if "label" in features else ["all"]
 
 
 def load_images(name: str, split: str = "train", data_dir: Optional[str] = None,
                 image_size: Optional[int] = None, shard_index: int = 0,
-                shard_count: int = 1) -> ImageDataset:
-  """Reads shard `shard_index` of `shard_count` (one per host) of a split into host memory."""
-  source = open_source(name, split, data_dir)
+                shard_count: int = 1, source=None) -> ImageDataset:
+  """Reads shard `shard_index` of `shard_count` (one per host) of a split into host memory (from
+  `source` where the caller has opened it)."""
+  if source is None:
+    source = open_source(name, split, data_dir)
   n = len(source)
   if n < shard_count:
     raise UserError(f"dataset '{name}' split '{split}' has {n} images, fewer than {shard_count} hosts")
@@ -226,10 +293,9 @@ def load_images(name: str, split: str = "train", data_dir: Optional[str] = None,
       images = images[..., None]
     labels = np.asarray([r.get("label", 0) for r in records], np.int32)
     _write_cached(cache_path, images, labels)
-  label_feature = source.dataset_info.features["label"] if "label" in source.dataset_info.features else None
-  class_names = list(label_feature.names) if label_feature is not None else ["all"]
+  class_names = _class_names(source)
   if image_size is not None:
-    images = pad_to_size(images, image_size)
+    images = fit_to_size(images, image_size)
   logging.info("Loaded %s[%s] shard %d/%d%s: %s images, %d classes", name, split, shard_index,
                shard_count, " from the decoded cache" if cached is not None else "", images.shape,
                len(class_names))

@@ -63,6 +63,10 @@ _FIELD_FLAGS = [
     flags.DEFINE_string("model", None, "Architecture: dcgan, resnet (SNGAN), biggan, stylegan2, or toy "
                         "(MLPs for 2-D points)."),
     flags.DEFINE_bool("conditional", None, "Class-conditional G and D (labels from the dataset)."),
+    flags.DEFINE_bool("mirror", None, "Flip real images left-right at random (doubles small datasets)."),
+    flags.DEFINE_string("input_pipeline", None, "auto (default): keep the split on the devices when it "
+                        "fits a quarter of the memory, else stream it from its files; memory; stream."),
+    flags.DEFINE_integer("data_workers", None, "Streaming input: decoding processes (0: threads)."),
     flags.DEFINE_string("loss", None, "Objective: nonsaturating, hinge, wgan, lsgan or rpgan."),
     flags.DEFINE_integer("d_steps", None, "Discriminator updates per generator update."),
     flags.DEFINE_string("augment", None, "DiffAugment operations for D's inputs: a comma-separated "

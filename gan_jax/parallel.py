@@ -183,21 +183,82 @@ class DataParallel:
       if self.fuses_steps:
         state, order, metrics = self._compile(global_batch, steps, constant_batch)(state, order, images, labels)
       else:
-        per_step = []
-        for i in range(steps):
-          due = lazy_penalty_due(state.settings, step + i)
-          state, order, metrics = self._compile(global_batch, 1, constant_batch, due)(
+        def one_step(carry, regularize):
+          state, order = carry
+          state, order, metrics = self._compile(global_batch, 1, constant_batch, regularize)(
               state, order, images, labels)
-          per_step.append(metrics)
-          if should_stop is not None and jax.process_count() == 1:
-            jax.block_until_ready(metrics)  # the request is seen after this step, not after the call
-            if should_stop():
-              break
-        metrics = jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)
+          return (state, order), metrics
+        (state, order), metrics = _host_loop((state, order), state.settings, step, steps, one_step,
+                                             should_stop)
       self._last_order = ((step + len(metrics["healthy"]),) + run, order)
       return state, metrics
 
     return run_steps
+
+  def batch_placer(self, global_batch: int) -> Callable[[dict], dict]:
+    """f(host batch) -> the batch on the devices, for streamed input (gan_jax.streaming).
+
+    A host batch holds the d_steps host batches of a step in turn; device i of the host gets rows
+    [i * local_batch, (i + 1) * local_batch) of each, as _per_device_steps reads them on the in-memory
+    path, so both paths give every D update the same global batch on any number of devices.
+    """
+    local_batch = global_batch // self.num_global
+    if self.strategy == "shard_map":
+      sharding = NamedSharding(self.mesh, P(MESH_AXES))
+    else:
+      sharding = NamedSharding(Mesh(np.array(self.devices), (_PMAP_AXIS,)), P(_PMAP_AXIS))
+
+    def place(batch: dict) -> dict:
+      placed = {}
+      for name, rows in batch.items():
+        rows = np.asarray(rows)
+        per_device = rows.reshape((-1, self.num_local, local_batch) + rows.shape[1:]).swapaxes(0, 1)
+        if self.strategy == "shard_map":
+          placed[name] = jax.make_array_from_process_local_data(
+              sharding, per_device.reshape((-1,) + rows.shape[1:]))
+        else:
+          placed[name] = jax.device_put(per_device.reshape((self.num_local, -1) + rows.shape[1:]), sharding)
+      return placed
+
+    return place
+
+  def streaming_train_function(self, *, global_batch: int) -> Callable:
+    """f(state, batches, steps, should_stop=None) -> (state, metrics of shape (n,)) for streamed input:
+    each step takes the next batch of `batches` (placed by batch_placer). Each step is its own compiled
+    call, whatever the backend: the input comes from the host, and calls are dispatched asynchronously
+    except on CPU, where `should_stop` is checked after every step as in train_function."""
+
+    def run_steps(state, batches, steps: int, should_stop: Optional[Callable[[], bool]] = None):
+      step = int(self.get_state(state).step)
+
+      def one_step(state, regularize):
+        batch = next(batches)
+        return self._compile_batch_step(global_batch, regularize)(state, batch["image"], batch["label"])
+
+      return _host_loop(state, state.settings, step, steps, one_step,
+                        None if self.fuses_steps else should_stop)
+
+    return run_steps
+
+  def _compile_batch_step(self, global_batch: int, regularize: Optional[bool]) -> Callable:
+    """The compiled f(state, images, labels) -> (state, metrics of shape (1,)) of streamed input."""
+    cache_key = ("batch", global_batch, regularize)
+    if cache_key in self._compiled:
+      return self._compiled[cache_key]
+
+    def per_device(state, images, labels):
+      batch = {"image": to_model_range(images), "label": labels}
+      state, metrics = train_step(state, batch, step_key(state.key, state.step), regularize)
+      return state, jax.tree.map(lambda m: m[None], metrics)
+
+    if self.strategy == "shard_map":
+      function = jax.jit(jax.shard_map(per_device, mesh=self.mesh, in_specs=(P(), P(MESH_AXES), P(MESH_AXES)),
+                                       out_specs=(P(), P()), check_vma=False), donate_argnums=(0,))
+    else:
+      pmapped = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices, donate_argnums=(0,))
+      function = lambda *args: _first_metrics(pmapped(*args))
+    self._compiled[cache_key] = function
+    return function
 
   def _carried_order(self, state: GANState, position, images, host_batch: int):
     """The order the previous call ended in if it ended at `position` (step, key, host batch) of the
@@ -242,5 +303,21 @@ class DataParallel:
 
 
 def _first_metrics(outputs):
-  state, order, metrics = outputs
-  return state, order, jax.tree.map(lambda x: x[0], metrics)
+  *rest, metrics = outputs
+  return (*rest, jax.tree.map(lambda x: x[0], metrics))
+
+
+def _host_loop(carry, settings, step: int, steps: int, one_step: Callable, should_stop):
+  """Runs one_step(carry, regularize) -> (carry, metrics) `steps` times from `step`, the lazy penalty
+  decided on the host (a static argument: fast on CPU); after each step, if `should_stop()` turned true,
+  stops there (only for one process: the hosts of a multi-host run would stop at different steps).
+  Returns the carry and the steps' metrics, concatenated."""
+  per_step = []
+  for i in range(steps):
+    carry, metrics = one_step(carry, lazy_penalty_due(settings, step + i))
+    per_step.append(metrics)
+    if should_stop is not None and jax.process_count() == 1:
+      jax.block_until_ready(metrics)  # the request is seen after this step, not after the call
+      if should_stop():
+        break
+  return carry, jax.tree.map(lambda *m: jnp.concatenate(m), *per_step)

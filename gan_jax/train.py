@@ -26,6 +26,8 @@ from gan_jax import models
 
 # Per-example random streams: fold_in(example_key, stream).
 _LATENT, _FAKE_LABEL, _AUGMENT_REAL, _AUGMENT_FAKE, _DROPOUT, _NOISE_REAL, _NOISE_FAKE, _GP_MIX = range(8)
+# The step's key for the real batch's left-right flips (config.mirror), apart from the D updates' keys.
+_MIRROR_STREAM = 2**16  # above any D update index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,7 @@ class StepSettings:
   ada_interval: int = 4
   ada_kimg: float = 100.0
   ema_decay: float = 0.0
+  mirror: bool = False
   latent_dim: int = 100
   num_classes: int = 0  # > 0: class-conditional
 
@@ -351,6 +354,13 @@ def lazy_penalty_due(settings: StepSettings, step: int) -> Optional[bool]:
   return step % settings.reg_every == 0
 
 
+def random_mirror(images: jax.Array, rng: jax.Array, axis_name=None) -> jax.Array:
+  """Each image (N, H, W, C) flipped left-right with probability 1/2, decided per example of the global
+  batch (so the same on any number of devices)."""
+  flip = jax.vmap(jax.random.bernoulli)(_example_keys(rng, images.shape[0], axis_name))
+  return jnp.where(flip[:, None, None, None], images[:, :, ::-1], images)
+
+
 def train_step(state: GANState, batch: Dict[str, jax.Array], rng: jax.Array,
                regularize: Optional[bool] = None) -> Tuple[GANState, Dict[str, jax.Array]]:
   """`d_steps` discriminator updates, then one generator update.
@@ -369,7 +379,10 @@ def train_step(state: GANState, batch: Dict[str, jax.Array], rng: jax.Array,
     `healthy`), which the trainer checks instead of the state itself.
   """
   s = state.settings
-  images = batch["image"].reshape((s.d_steps, -1) + batch["image"].shape[1:])
+  images = batch["image"]
+  if s.mirror:
+    images = random_mirror(images, jax.random.fold_in(rng, _MIRROR_STREAM), state.axis_name)
+  images = images.reshape((s.d_steps, -1) + images.shape[1:])
   labels = batch["label"].reshape((s.d_steps, -1))
   if s.d_steps == 1:
     state, d_metrics = d_update(state, {"image": images[0], "label": labels[0]}, jax.random.fold_in(rng, 0),

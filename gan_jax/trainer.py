@@ -34,6 +34,7 @@ from gan_jax import monitoring
 from gan_jax import parallel
 from gan_jax import run_info
 from gan_jax import scoring
+from gan_jax import streaming
 from gan_jax import train as train_lib
 from gan_jax.errors import UserError
 
@@ -165,9 +166,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   config_path = os.path.join(workdir, "config.json")
   if os.path.exists(config_path):
     config_lib.check_resumable(config, config_path)
-  dataset = data.load_images(config.dataset, config.split, config.data_dir or None,
-                             image_size=config.image_size, shard_index=jax.process_index(),
-                             shard_count=jax.process_count())
+  budget = (int(config.memory_budget_gb * 2**30) if config.memory_budget_gb
+            else data.memory_budget_bytes(dp.devices))
+  dataset = data.load_split(config.dataset, config.split, config.data_dir or None, config.image_size,
+                            pipeline=config.input_pipeline, budget_bytes=budget,
+                            shard_index=jax.process_index(), shard_count=jax.process_count(),
+                            workers=config.data_workers)
   _check_against_data(config, dataset)  # before anything is written to the workdir
   _prepare_workdir(workdir)
   with _write_errors_as_user_errors(workdir), _one_writer(workdir):
@@ -214,7 +218,7 @@ def _read_text(path: str) -> str:
     return ""
 
 
-def _check_against_data(config: ml_collections.ConfigDict, dataset: data.ImageDataset) -> None:
+def _check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
   host_batch = config.batch_size // jax.process_count()
   if host_batch * config.d_steps > len(dataset):
     raise UserError(f"--batch_size={config.batch_size} with --d_steps={config.d_steps} needs "
@@ -225,14 +229,14 @@ def _check_against_data(config: ml_collections.ConfigDict, dataset: data.ImageDa
                     f"{dataset.num_classes} class; train it without --conditional")
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataParallel,
-           dataset: data.ImageDataset) -> dict:
+def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataParallel, dataset) -> dict:
+  """Trains on `dataset`: a data.ImageDataset kept on the devices, or a streaming.StreamingDataset."""
   is_chief = jax.process_index() == 0
   host_batch = config.batch_size // jax.process_count()
   steps_per_epoch = parallel.steps_per_epoch(len(dataset), host_batch, config.d_steps)
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
   images_per_step = config.batch_size * config.d_steps  # real images D sees per step
-  image_shape = dataset.images.shape[1:]
+  image_shape = dataset.image_shape
   if is_chief:
     run_info.save(workdir, image_shape, dataset.class_names)
 
@@ -249,7 +253,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
     loss_log.truncate_after(start_step)  # rows past the checkpoint are about to be redone
     real_path = os.path.join(workdir, "real_samples.png")
     if not os.path.exists(real_path):
-      artifacts.save_grid(dataset.images[:25], real_path, columns=5)
+      artifacts.save_grid(dataset.preview(25), real_path, columns=5)
 
   grid_z, grid_labels, grid_columns = generation.grid_inputs(
       jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_STREAM), config.num_samples,
@@ -264,16 +268,33 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
       monitor.samples(int(host_state.step), images, grid_columns)
 
   state = dp.put_state(state)
-  images, labels = dp.put_data(dataset.images, dataset.labels)
-  train_functions = {}  # number of fused steps -> compiled function
+  streamed = isinstance(dataset, streaming.StreamingDataset)
+  if streamed:
+    position = checkpoints.data_position(start_step) if start_step else None
+    if start_step and position is None:
+      logging.warning("The checkpoint of step %d has no streaming data position (it was written while the "
+                      "data was kept in memory): the stream starts a fresh order.", start_step)
+    batches = dataset.batches(host_batch * config.d_steps, config.seed, dp.batch_placer(config.batch_size),
+                              position)
+    train_function = dp.streaming_train_function(global_batch=config.batch_size)
+    run_steps = lambda state, steps, should_stop: train_function(state, batches, steps, should_stop)
+    data_position = lambda: batches.position
+    input_closed = contextlib.closing(batches)  # stops its threads and worker processes
+  else:
+    images, labels = dp.put_data(dataset.images, dataset.labels)
+    train_functions = {}  # number of fused steps -> compiled function
 
-  def run_steps(state, steps, should_stop):
-    if steps not in train_functions:
-      train_functions[steps] = dp.train_function(global_batch=config.batch_size, steps=steps)
-    return train_functions[steps](state, images, labels, should_stop)
+    def run_steps(state, steps, should_stop):
+      if steps not in train_functions:
+        train_functions[steps] = dp.train_function(global_batch=config.batch_size, steps=steps)
+      return train_functions[steps](state, images, labels, should_stop)
 
-  logging.info("Training %s on %s (%d images/host, %d steps/epoch) with %d devices (%s), steps %d -> %d.",
-               config.model, config.dataset, len(dataset), steps_per_epoch, dp.num_global,
+    data_position = lambda: None
+    input_closed = contextlib.nullcontext()
+
+  logging.info("Training %s on %s (%d images/host, %s, %d steps/epoch) with %d devices (%s), steps %d -> "
+               "%d.", config.model, config.dataset, len(dataset), "streamed" if streamed else "in memory",
+               steps_per_epoch, dp.num_global,
                config.parallelism, start_step, total_steps)
   stop = _StopRequest()
   divergence = None
@@ -281,7 +302,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   start_time = last_log_time = time.time()
   deadline = start_time + config.train_minutes * 60 if config.train_minutes else None
   last_log_step = step
-  with stop.installed(), monitoring.Monitor(workdir, start_step, total_steps, active=is_chief) as monitor:
+  with input_closed, stop.installed(), monitoring.Monitor(workdir, start_step, total_steps,
+                                                          active=is_chief) as monitor:
     while step < total_steps:
       # Calls end on multiples of steps_per_call (where rows, grids and checkpoints fall), also after
       # a run that stopped between them.
@@ -333,7 +355,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
       if step % config.sample_every == 0 or stopping:
         save_samples(dp.get_state(state))
       if step % config.checkpoint_every == 0 or stopping:
-        checkpoints.save(dp.get_state(state))
+        checkpoints.save(dp.get_state(state), data_position=data_position())
       if fid_during_training and step % config.eval_every == 0:
         monitor.evaluation(fid_during_training(dp.get_state(state)))
       if stopping:

@@ -1,6 +1,7 @@
 """Run by test_parallel.py in a process with 8 simulated CPU devices: trains the same steps on 1 device,
 on 8 devices with shard_map and on 8 devices with pmap, and on 1 device with the steps of a call fused into
-one compiled loop, and prints the largest parameter differences.
+one compiled loop, and prints the largest parameter differences; then the same for streamed input (batches
+placed from the host by DataParallel.batch_placer) on 1 and 8 devices.
 
 The run switches on everything that draws randomness or averages over the batch: class-conditional
 models, dropout, spectral norm, two D updates per step, DiffAugment with ADA, lazy R1, instance noise,
@@ -21,15 +22,21 @@ EVERYTHING = dict(conditional=True, d_spectral_norm=True, d_steps=2, augment="co
                   ema_decay=0.9)
 
 
-def train(strategy, num_devices, images, labels, fuse_steps=None):
+def train(strategy, num_devices, images, labels, fuse_steps=None, streamed=False):
   dp = parallel.DataParallel(strategy, parallel.local_devices(num_devices), fuse_steps=fuse_steps)
   state = create_train_state(tiny_config(**EVERYTHING), jax.random.PRNGKey(0), images.shape[1:],
                              num_classes=10, axis_name=dp.axis_name)
   state = dp.put_state(state)
-  data = dp.put_data(images, labels)
-  step = dp.train_function(global_batch=16, steps=3)
+  if streamed:  # 6 steps of 2 D updates of 16 images, in an order of the host's choosing
+    place = dp.batch_placer(16)
+    rows = np.random.RandomState(1).randint(0, len(images), (6, 32))
+    batches = (place({"image": images[r], "label": labels[r]}) for r in rows)
+    step = lambda state: dp.streaming_train_function(global_batch=16)(state, batches, 3)
+  else:
+    data = dp.put_data(images, labels)
+    step = lambda state: dp.train_function(global_batch=16, steps=3)(state, *data)
   for _ in range(2):
-    state, metrics = step(state, *data)
+    state, metrics = step(state)
   state = dp.get_state(state)
   assert int(state.step) == 6
   leaves = jax.tree.leaves((state.g_params, state.g_batch_stats, state.g_ema_params, state.d_params,
@@ -53,6 +60,10 @@ def main():
   # the CPU's (a host loop of one-step programs), which all the runs above took.
   params, _ = train("shard_map", 1, images, labels, fuse_steps=True)
   result["fused"] = float(np.abs(params - reference).max())
+  stream_reference, _ = train("shard_map", 1, images, labels, streamed=True)
+  for strategy in ("shard_map", "pmap"):
+    params, _ = train(strategy, 8, images, labels, streamed=True)
+    result["stream_" + strategy] = float(np.abs(params - stream_reference).max())
   json.dump(result, sys.stdout)
 
 

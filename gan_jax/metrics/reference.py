@@ -80,7 +80,7 @@ def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[
   The standard protocol uses the whole training split (reference_size None or 0). With reference_size,
   a fixed random subset (`reference_subset`, seed SUBSET_SEED) of that many images is used: cheaper
   statistics for quick comparisons, whose FIDs are comparable only with FIDs of the same protocol.
-  image_size pads images as the training data is padded (gan_jax.data.pad_to_size), so that real and
+  image_size pads images as the training data is padded (gan_jax.data.fit_to_size), so that real and
   generated images have the same format. A cached file whose split has since changed size is recomputed.
   """
   cache_dir = cache_dir or user_cache.root()
