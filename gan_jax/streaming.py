@@ -21,6 +21,7 @@ from gan_jax import data
 # Batches read ahead on the host (decoded, not yet on the devices), and batches already on the devices:
 # two there is double buffering, enough for a step never to wait while the loader keeps up.
 _HOST_BUFFER, _DEVICE_BUFFER = 4, 2
+_READ_THREADS = 2  # per process: the training process, or each worker process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +74,10 @@ class StreamingDataset:
     placed on the devices by `to_devices`; from the start, or from a `position` that
     Batches.position returned."""
     examples = self._shard.shuffle(seed=seed).repeat().map(self._record)
+    # Each read thread makes whole batches (the dataset is batched before it is iterated); the buffer,
+    # counted in batches, keeps every thread busy.
     stream = examples.batch(batch_size, drop_remainder=True).to_iter_dataset(
-        grain.ReadOptions(num_threads=max(2, 2 * self.workers), prefetch_buffer_size=2 * batch_size))
+        grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=2 * _READ_THREADS))
     if self.workers:
       if not flags.FLAGS.is_parsed():
         # grain's worker processes read its absl flags, which only an absl program has parsed: in
