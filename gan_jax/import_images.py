@@ -1,32 +1,67 @@
 """Turn a folder of images into a prepared tfds dataset (array_record) that training reads by name.
 
-    python -m gan_jax.import_images --src=DIR --name=my_faces [--data_dir=...] [--image_size=64]
+    python -m gan_jax.import_images --src=DIR --name=my_faces [--data_dir=...] [--image_size=64] \
+        [--workers=8]
     python -m gan_jax.main --dataset=my_faces --data_dir=...
 
 DIR holds one subfolder per class (DIR/<class>/*.png|jpg|...), or `train/` and `test/` subfolders that
 each hold class subfolders. Images keep their bytes when they already have the right size; otherwise they
 are centre-cropped to a square and resized. Needs no TensorFlow.
+
+Big folders (100k images) stream through: --workers processes decode the files in parallel, a few chunks
+at a time, and their results are written in file order, so the dataset is the same whatever the number of
+workers and memory does not grow with the folder. A file that is not a readable image (corrupt or
+truncated, or not an image at all) is skipped; one warning at the end counts and names them.
 """
+import collections
+import concurrent.futures
+import dataclasses
+import io
+import multiprocessing
 import os
 import re
 import shutil
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from absl import app
 from absl import flags
 from absl import logging
 from PIL import Image
 import tensorflow_datasets as tfds
+import tqdm
 
 from gan_jax import data
 from gan_jax.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 VERSION = "1.0.0"
+# Files per task sent to a worker: enough to make the cost of a task small against decoding it, few
+# enough that the results waiting to be written stay small (see _decode_all).
+MAX_CHUNK = 32
+# Skipped files named in the warning; the count covers all of them.
+NAMED_SKIPPED = 10
 
 # (path, class index) per split.
 SplitFiles = Dict[str, List[Tuple[str, int]]]
+
+
+class Unreadable(NamedTuple):
+  """A file that is not a readable image, and why."""
+  reason: str
+
+
+# What a worker makes of one file: its path when its own bytes are stored as they are, the PNG bytes of
+# the cropped and resized image, or why it cannot be read.
+Decoded = Union[str, bytes, Unreadable]
+
+
+@dataclasses.dataclass(frozen=True)
+class Imported:
+  """What import_images made: the dataset's directory, examples per split, the files skipped."""
+  path: str
+  examples: Dict[str, int]
+  skipped: List[str]
 
 
 def find_images(src: str) -> Tuple[SplitFiles, List[str]]:
@@ -55,21 +90,91 @@ def find_images(src: str) -> Tuple[SplitFiles, List[str]]:
   return splits, class_names
 
 
+def _load(path: str) -> Union[Image.Image, Unreadable]:
+  """The image with every pixel decoded (a truncated file fails here, not in training), or why not.
+
+  Any error makes the file unreadable: PIL's decoders reject malformed files with many kinds of error
+  (OSError, ValueError, SyntaxError, struct.error, DecompressionBombError, ...), and one bad file must
+  not stop an import of 100k.
+  """
+  try:
+    with Image.open(path) as image:
+      image.load()
+  except Exception as e:  # pylint: disable=broad-except
+    return Unreadable(f"{type(e).__name__}: {e}")
+  return image
+
+
 def _square_resize(image: Image.Image, size: int) -> Image.Image:
   side = min(image.size)
   left, top = (image.width - side) // 2, (image.height - side) // 2
   return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
 
 
+def _decode(path: str, image_size: int, mode: str) -> Decoded:
+  image = _load(path)
+  if isinstance(image, Unreadable):
+    return image
+  if image.size == (image_size, image_size) and image.mode == mode:
+    return path  # a file that already fits is stored as it is: no decode/encode round trip
+  buffer = io.BytesIO()
+  _square_resize(image.convert(mode), image_size).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
+def _decode_chunk(paths: List[str], image_size: int, mode: str) -> List[Decoded]:
+  return [_decode(path, image_size, mode) for path in paths]
+
+
+def _chunks(paths: List[str], workers: int) -> Iterator[List[str]]:
+  # At least ~4 chunks per worker, so that a small folder still spreads over all of them.
+  size = max(1, min(MAX_CHUNK, len(paths) // (4 * workers)))
+  return (paths[i:i + size] for i in range(0, len(paths), size))
+
+
+def _pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+  # Workers fork from a fresh single-threaded server rather than from this process, which may run
+  # threads (JAX's, tqdm's) that a fork can leave holding locks. The server imports the slow imports
+  # once, so the pool of each split starts in a fraction of a second: third-party modules only, as
+  # Python 3.11's server imports them before it takes the caller's sys.path (it could find another
+  # checkout of gan_jax; each worker imports this module itself, from the caller's sys.path).
+  context = multiprocessing.get_context("forkserver")
+  context.set_forkserver_preload(["tensorflow_datasets", "PIL.Image"])
+  return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+
+
+def _decode_all(paths: List[str], image_size: int, mode: str, workers: int) -> Iterator[Decoded]:
+  """_decode of each path, in order; by `workers` processes, or in this one for workers <= 1."""
+  if workers <= 1:
+    yield from (_decode(path, image_size, mode) for path in paths)
+    return
+  with _pool(workers) as pool:
+    # At most two chunks per worker are submitted and not yet written: one being decoded, one waiting.
+    # (Pool.imap would keep every finished result in memory while the writer lags behind.)
+    pending = collections.deque()
+    for chunk in _chunks(paths, workers):
+      pending.append(pool.submit(_decode_chunk, chunk, image_size, mode))
+      if len(pending) >= 2 * workers:
+        yield from pending.popleft().result()
+    while pending:
+      yield from pending.popleft().result()
+
+
+def _none_readable(split: str, files: List[Tuple[str, int]], reason: str) -> UserError:
+  return UserError(f"none of the {len(files)} image files of split '{split}' can be read as an image "
+                   f"(e.g. {files[0][0]}: {reason}); check the folder holds the images you mean")
+
+
 class ImageFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """A tfds builder over an in-memory list of image files (written as array_record)."""
+  """A tfds builder over lists of image files (written as array_record); unreadable ones are skipped."""
   VERSION = tfds.core.Version(VERSION)
 
   def __init__(self, *, name: str, splits: SplitFiles, class_names: List[str], image_size: int,
-               channels: int, **kwargs):
+               channels: int, workers: int, **kwargs):
     self.name = name
     self._splits, self._class_names = splits, class_names
-    self._image_size, self._channels = image_size, channels
+    self._image_size, self._channels, self._workers = image_size, channels, workers
+    self.skipped: List[str] = []  # paths of the unreadable files, in file order per split
     super().__init__(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -80,28 +185,55 @@ class ImageFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
   def _split_generators(self, dl_manager):
     del dl_manager
-    return {split: self._generate_examples(files) for split, files in self._splits.items()}
+    return {split: self._generate_examples(split, files) for split, files in self._splits.items()}
 
-  def _generate_examples(self, files):
+  def _generate_examples(self, split: str, files: List[Tuple[str, int]]) -> Iterable:
     mode = "L" if self._channels == 1 else "RGB"
-    for path, label in files:
-      try:
-        with Image.open(path) as image:
-          image.load()  # decodes every pixel: a truncated file fails here, not in training
-          same = image.size == (self._image_size, self._image_size) and image.mode == mode
-          if not same:
-            image = _square_resize(image.convert(mode), self._image_size)
-            if self._channels == 1:
-              image = image.convert("L")
-      except OSError as e:
-        raise UserError(f"cannot read image {path} ({e}); remove or fix it") from e
-      # A file that already fits is stored as it is: no decode/encode round trip.
-      yield path, {"image": path if same else image, "label": label}
+    decoded = _decode_all([path for path, _ in files], self._image_size, mode, self._workers)
+    written, first_reason = 0, None
+    with tqdm.tqdm(total=len(files), unit="img", desc=f"decoding {split}", file=sys.stderr) as progress:
+      for (path, label), image in zip(files, decoded):
+        progress.update()
+        if isinstance(image, Unreadable):
+          self.skipped.append(path)
+          first_reason = first_reason or image.reason
+          continue
+        written += 1
+        yield path, {"image": image, "label": label}
+    if not written:
+      raise _none_readable(split, files, first_reason)
+
+
+def _square_size(files: List[Tuple[str, int]]) -> int:
+  """The side of the first readable image, which must be square."""
+  first_reason = None
+  for path, _ in files:
+    image = _load(path)
+    if isinstance(image, Unreadable):
+      first_reason = first_reason or image.reason
+      continue
+    if image.width != image.height:
+      raise UserError(f"{path} is {image.width}x{image.height}; set --image_size to crop and resize the "
+                      "images to a square")
+    return image.width
+  raise _none_readable("train", files, first_reason)
+
+
+def _skipped_warning(skipped: List[str], total: int, src: str) -> str:
+  names = [os.path.relpath(path, src) for path in skipped[:NAMED_SKIPPED]]
+  more = ", ..." if len(skipped) > NAMED_SKIPPED else ""
+  return (f"skipped {len(skipped)} of {total} files under {src} that are not readable images: "
+          f"{', '.join(names)}{more}")
 
 
 def import_images(src: str, name: str, data_dir: Optional[str] = None, image_size: int = 0,
-                  channels: int = 3) -> str:
-  """Builds dataset `name` from the images under `src`; returns its directory."""
+                  channels: int = 3, workers: Optional[int] = None) -> Imported:
+  """Builds dataset `name` from the images under `src`; returns its directory, examples and skipped files.
+
+  `workers` processes decode the images (default: one per CPU; 0 or 1: this process alone). They import
+  the caller's main module, as multiprocessing's workers do: a script that calls this needs the usual
+  `if __name__ == "__main__":` guard.
+  """
   data_dir = data_dir or data.default_data_dir()
   if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
     raise UserError(f"--name={name} must be lower_snake_case (letters, digits, _), e.g. my_faces")
@@ -112,25 +244,25 @@ def import_images(src: str, name: str, data_dir: Optional[str] = None, image_siz
     raise UserError(f"{target} already exists; pick another --name or delete that folder first")
   if channels not in (1, 3):
     raise UserError(f"--channels={channels} must be 1 (grayscale) or 3 (RGB)")
+  if workers is not None and workers < 0:
+    raise UserError(f"--workers={workers} must be >= 0 (0 or 1: decode in this process)")
   splits, class_names = find_images(src)
-  if not image_size:
-    with Image.open(splits["train"][0][0]) as first:
-      if first.width != first.height:
-        raise UserError(f"{splits['train'][0][0]} is {first.width}x{first.height}; set --image_size "
-                        "to crop and resize the images to a square")
-      image_size = first.width
+  image_size = image_size or _square_size(splits["train"])
   builder = ImageFolderBuilder(name=name, splits=splits, class_names=class_names,
-                               image_size=image_size, channels=channels, data_dir=data_dir,
-                               file_format="array_record")
+                               image_size=image_size, channels=channels,
+                               workers=os.cpu_count() if workers is None else workers,
+                               data_dir=data_dir, file_format="array_record")
   try:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
   except BaseException:
     shutil.rmtree(target, ignore_errors=True)  # a half-built dataset would block the retry
     raise
-  logging.info("Imported %s as '%s' in %s (%d classes, %dx%dx%d)",
-               {s: len(f) for s, f in splits.items()}, name, builder.data_dir, len(class_names),
-               image_size, image_size, channels)
-  return builder.data_dir
+  examples = {split: info.num_examples for split, info in builder.info.splits.items()}
+  logging.info("Imported %s as '%s' in %s (%d classes, %dx%dx%d)", examples, name, builder.data_dir,
+               len(class_names), image_size, image_size, channels)
+  if builder.skipped:
+    logging.warning(_skipped_warning(builder.skipped, sum(len(f) for f in splits.values()), src))
+  return Imported(builder.data_dir, examples, builder.skipped)
 
 
 def _define_flags() -> None:
@@ -142,6 +274,8 @@ def _define_flags() -> None:
   flags.DEFINE_integer("image_size", 0, "Crop and resize to this square size; 0 keeps the size of "
                        "square images.")
   flags.DEFINE_integer("channels", 3, "3 for RGB, 1 for grayscale.")
+  flags.DEFINE_integer("workers", None, "Processes that decode the images (default: one per CPU); 0 or "
+                       "1 decodes in this process.")
 
 
 def main(argv):
@@ -150,10 +284,15 @@ def main(argv):
   if not args.src or not args.name:
     sys.exit("error: --src and --name are required, e.g. --src=photos/ --name=my_photos")
   try:
-    path = import_images(args.src, args.name, args.data_dir, args.image_size, args.channels)
+    imported = import_images(args.src, args.name, args.data_dir, args.image_size, args.channels,
+                             args.workers)
   except UserError as e:
     sys.exit(f"error: {e}")
-  print(f"Prepared {path}; train with: python -m gan_jax.main --dataset={args.name}"
+  counts = ", ".join(f"{n} {split}" for split, n in imported.examples.items())
+  skipped = (f"; unreadable files skipped: {len(imported.skipped)} (named in the warning)"
+             if imported.skipped else "")
+  print(f"Imported {counts} images{skipped}")
+  print(f"Prepared {imported.path}; train with: python -m gan_jax.main --dataset={args.name}"
         + (f" --data_dir={args.data_dir}" if args.data_dir else ""))
 
 

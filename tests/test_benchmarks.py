@@ -1,6 +1,6 @@
-"""benchmarks/cpu_quality.py and benchmarks/gpu_suite.py on CPU with tiny settings: bundles that fit a
-device call and rebuild their files, training then scoring a preset, the rows they print, and the one-line
-errors for what is missing."""
+"""benchmarks/cpu_quality.py, benchmarks/gpu_suite.py and benchmarks/import_folder.py on CPU with tiny
+settings: bundles that fit a device call and rebuild their files, training then scoring a preset, the rows
+they print, a synthetic image folder and its timed import, and the one-line errors for what is missing."""
 import json
 import os
 
@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import cpu_quality
 from benchmarks import gpu_suite
+from benchmarks import import_folder
 from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
@@ -146,3 +147,23 @@ def test_gpu_suite_run_on_a_bare_machine_says_to_set_it_up(tmp_path):
   result = run_cli("benchmarks.gpu_suite", "run", f"--state_dir={tmp_path}")
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert "this machine is not set up" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_synthetic_folder_is_the_same_for_the_same_arguments(tmp_path):
+  def write(root):
+    bad = import_folder.write_synthetic_folder(str(root), 12, size=16, classes=3, corrupt=3, workers=2)
+    return bad, {str(p.relative_to(root)): p.read_bytes() for p in root.glob("*/*.jpg")}
+  bad, files = write(tmp_path / "a")
+  assert len(files) == 12 and {name.split("/")[0] for name in files} == {"class_0", "class_1", "class_2"}
+  assert [os.path.relpath(path, tmp_path / "a") for path in bad] == [
+      "class_0/0000000.jpg", "class_2/0000005.jpg", "class_2/0000011.jpg"]
+  assert write(tmp_path / "b") == ([path.replace("/a/", "/b/") for path in bad], files)
+
+
+def test_import_folder_times_the_import_and_counts_the_skipped(tmp_path):
+  result = run_cli("benchmarks.import_folder", "--images=30", "--size=16", "--corrupt=3", "--workers=2",
+                   f"--work_dir={tmp_path}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  last = result.stdout.strip().splitlines()[-1]
+  assert last.startswith("imported {'train': 27} (skipped 3) with --workers=2")
+  assert "images/s" in last and "MiB (PSS)" in last

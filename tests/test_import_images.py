@@ -7,6 +7,7 @@ import pytest
 from gan_jax import data
 from gan_jax import import_images
 from gan_jax.errors import UserError
+from conftest import run_cli
 from conftest import write_image_folder
 
 
@@ -96,6 +97,7 @@ def test_an_unusable_decoded_cache_only_costs_decoding(tmp_path, monkeypatch):
 @pytest.mark.parametrize("case, message", [
     ("missing", "is not a folder"),
     ("no_classes", "no class subfolders"),
+    ("no_images", "no images"),
     ("tfds_name", "is a tfds dataset name"),
     ("bad_name", "lower_snake_case"),
     ("exists", "already exists"),
@@ -104,7 +106,11 @@ def test_an_unusable_decoded_cache_only_costs_decoding(tmp_path, monkeypatch):
 def test_bad_imports_are_explained(tmp_path, case, message):
   src, name = str(tmp_path / "src"), "pics"
   os.makedirs(src)
-  if case != "no_classes":
+  if case == "no_images":
+    os.makedirs(os.path.join(src, "cat"))
+    with open(os.path.join(src, "cat", "notes.txt"), "w") as f:
+      f.write("not an image file")
+  elif case != "no_classes":
     write_image_folder(src, per_class=1)
   if case == "missing":
     src = str(tmp_path / "nowhere")
@@ -122,17 +128,82 @@ def test_bad_imports_are_explained(tmp_path, case, message):
     import_images.import_images(src, name, str(tmp_path / "tfds"))
 
 
-def test_a_truncated_image_fails_the_import_by_name_and_leaves_nothing(tmp_path):
+def _truncated_jpeg(path):
+  """A JPEG cut inside its pixel data: the header reads, decoding fails."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  Image.fromarray(np.random.RandomState(0).randint(0, 256, (32, 32, 3), np.uint8)).save(path)
+  jpeg = path.read_bytes()
+  path.write_bytes(jpeg[:jpeg.index(b"\xff\xda") + 40])  # the whole header, a little of the scan
+
+
+def _add_unreadable_files(src):
+  """A truncated JPEG (the first file: it cannot give the image size), a text file named .jpg and an
+  empty .png; returns their paths in file order."""
+  bad = [src / "cat" / "0.jpg", src / "cat" / "notes.jpg", src / "dog" / "empty.png"]
+  _truncated_jpeg(bad[0])
+  bad[1].write_text("not an image")
+  bad[2].write_bytes(b"")
+  (src / "cat" / "readme.txt").write_text("no image extension: not even looked at")
+  return [str(path) for path in bad]
+
+
+def test_unreadable_files_are_skipped_counted_and_named_once(tmp_path, caplog):
+  src = tmp_path / "src"
+  written = write_image_folder(str(src), classes=("cat", "dog"), per_class=6)
+  bad = _add_unreadable_files(src)
+  imported = import_images.import_images(str(src), "pics", str(tmp_path / "tfds"))
+  assert imported.examples == {"train": 12} and imported.skipped == bad
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "skipped" in r.msg]
+  assert warnings == [f"skipped 3 of 15 files under {src} that are not readable images: "
+                      "cat/0.jpg, cat/notes.jpg, dog/empty.png"]
+  dataset = data.load_images("pics", data_dir=str(tmp_path / "tfds"))
+  assert dataset.images.shape == (12, 32, 32, 3)
+  by_pixels = {image.tobytes(): label for image, label in zip(dataset.images, dataset.labels)}
+  assert by_pixels == {pixels.tobytes(): int("dog" in path) for path, pixels in written.items()}
+
+
+def test_the_warning_names_ten_skipped_files():
+  skipped = [f"/src/cat/{i}.jpg" for i in range(11)]
+  assert import_images._skipped_warning(skipped, 20, "/src") == (  # pylint: disable=protected-access
+      f"skipped 11 of 20 files under /src that are not readable images: "
+      f"{', '.join(f'cat/{i}.jpg' for i in range(10))}, ...")
+
+
+@pytest.mark.parametrize("split, image_size", [("train", 0), ("train", 32), ("test", 32)])
+def test_a_split_without_a_readable_image_is_one_error_and_leaves_nothing(tmp_path, split, image_size):
+  src = tmp_path / "src"
+  write_image_folder(str(src / "train"), per_class=2)
+  write_image_folder(str(src / "test"), per_class=1)
+  for path in (src / split).glob("*/*.png"):
+    path.write_text("not an image")
+  with pytest.raises(UserError, match=f"none of the [0-9]+ image files of split '{split}' can be read"):
+    import_images.import_images(str(src), "pics", str(tmp_path / "tfds"), image_size=image_size)
+  assert not os.path.exists(tmp_path / "tfds" / "pics")  # the retry is not blocked
+
+
+def test_the_dataset_is_the_same_whatever_the_number_of_workers(tmp_path):
+  src = tmp_path / "src"
+  write_image_folder(str(src), per_class=10, size=32)
+  write_image_folder(str(tmp_path / "big"), per_class=4, size=40, seed=3)
+  for path in (tmp_path / "big").glob("*/*.png"):  # some to resize, among those stored as they are
+    path.rename(src / path.parent.name / f"big_{path.name}")
+  _add_unreadable_files(src)
+  files = {}
+  for workers in (1, 2):
+    data_dir = tmp_path / f"tfds_{workers}"
+    imported = import_images.import_images(str(src), "pics", str(data_dir), image_size=32, workers=workers)
+    assert imported.examples == {"train": 28} and len(imported.skipped) == 3
+    files[workers] = {p.name: p.read_bytes() for p in (data_dir / "pics").glob("*/*.array_record*")}
+  assert files[1] and files[1] == files[2]
+
+
+def test_the_command_line_reports_what_it_imported_and_skipped(tmp_path):
   src = tmp_path / "src"
   write_image_folder(str(src), per_class=2)
-  broken = src / "cat" / "truncated.jpg"
-  Image.fromarray(np.random.RandomState(0).randint(0, 256, (32, 32, 3), np.uint8)).save(broken)
-  jpeg = broken.read_bytes()
-  broken.write_bytes(jpeg[:jpeg.index(b"\xff\xda") + 40])  # the whole header, a little of the scan
-  with pytest.raises(UserError, match=f"cannot read image {broken}"):
-    import_images.import_images(str(src), "pics", str(tmp_path / "tfds"))
-  assert not os.path.exists(tmp_path / "tfds" / "pics")  # the retry is not blocked
-  broken.unlink()
-  import_images.import_images(str(src), "pics", str(tmp_path / "tfds"))
-  assert len(data.load_images("pics", data_dir=str(tmp_path / "tfds"))) == 4
+  (src / "dog" / "bad.png").write_text("not an image")
+  result = run_cli("gan_jax.import_images", f"--src={src}", "--name=pics",
+                   f"--data_dir={tmp_path / 'tfds'}", "--workers=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "skipped 1 of 5 files under" in result.stderr and "dog/bad.png" in result.stderr
+  assert "Imported 4 train images; unreadable files skipped: 1" in result.stdout
+  assert "--dataset=pics" in result.stdout.splitlines()[-1]
