@@ -1,10 +1,10 @@
 """The streaming input path (gan_jax.streaming): loader speed, memory over an epoch, and the training stall.
 
-    python benchmarks/input_pipeline.py --images=100000 --size=64 --workers=0,1,2 --preset=dcgan64
+    python benchmarks/input_pipeline.py --images=100000 --size=64 --loader_workers=0,1,2 --preset=dcgan64
 
 Makes (once; kept in --data_dir) a synthetic folder of --images random JPEGs of --size pixels and imports
 it, or reads an existing prepared --dataset. Then prints:
-- loader images/s (decode, fit to the model's size, batch) for each --workers count;
+- loader images/s (decode, fit to the model's size, batch) for each --loader_workers count;
 - the process tree's RSS (the training process and its workers) sampled over one whole epoch: start,
   peak and end, so growth shows;
 - the input stall of --preset's train step: seconds per step fed by the stream against the same step fed
@@ -28,17 +28,19 @@ from gan_jax import data  # pylint: disable=g-import-not-at-top
 from gan_jax import import_images  # pylint: disable=g-import-not-at-top
 from gan_jax import parallel  # pylint: disable=g-import-not-at-top
 from gan_jax import train  # pylint: disable=g-import-not-at-top
-from import_folder import write_synthetic_folder  # pylint: disable=g-import-not-at-top
+from benchmarks import import_folder  # pylint: disable=g-import-not-at-top
 
-_IMAGES = flags.DEFINE_integer("images", 100000, "Images of the synthetic dataset.")
-_SIZE = flags.DEFINE_integer("size", 64, "Their size in pixels (square).")
+# import_folder's --images and --size say what synthetic dataset to make (--workers: its import's).
+_IMAGES, _SIZE = import_folder._IMAGES, import_folder._SIZE  # pylint: disable=protected-access
 _DATASET = flags.DEFINE_string("dataset", None, "A prepared dataset to read instead of the synthetic one.")
 _DATA_DIR = flags.DEFINE_string("data_dir", ".data/benchmark_tfds", "tfds data directory; the synthetic "
                                 "dataset is made there once, as synthetic_<images>_<size>.")
-_WORKERS = flags.DEFINE_list("workers", ["0", "1", "2"], "Decoding processes to compare (0: threads).")
+_LOADER_WORKERS = flags.DEFINE_list("loader_workers", ["0", "1", "2"], "Decoding processes to compare (0: "
+                                    "threads).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Loader batch size.")
 _LOADER_BATCHES = flags.DEFINE_integer("loader_batches", 200, "Batches timed per worker count.")
-_EPOCH = flags.DEFINE_bool("epoch", True, "Measure RSS over one whole epoch (with the first --workers).")
+_EPOCH = flags.DEFINE_bool("epoch", True, "Measure RSS over one whole epoch (with the first "
+                           "--loader_workers).")
 _PRESET = flags.DEFINE_string("preset", "dcgan64", "Preset whose train step measures the stall ('' skips).")
 _STALL_STEPS = flags.DEFINE_integer("stall_steps", 5, "Steps per timed round; 3 rounds per feed.")
 
@@ -50,10 +52,11 @@ def _dataset_name() -> str:
   if not os.path.isdir(os.path.join(_DATA_DIR.value, name)):
     folder = os.path.join(_DATA_DIR.value, f"{name}_jpeg")
     start = time.time()
-    write_synthetic_folder(folder, _IMAGES.value, _SIZE.value)
+    import_folder.write_synthetic_folder(folder, _IMAGES.value, _SIZE.value)
     print(f"wrote {_IMAGES.value} JPEGs in {time.time() - start:.0f} s")
     start = time.time()
-    import_images.import_images(folder, name, _DATA_DIR.value)
+    import_images.import_images(folder, name, _DATA_DIR.value,
+                                workers=import_folder._WORKERS.value)  # pylint: disable=protected-access
     print(f"imported them in {time.time() - start:.0f} s")
   return name
 
@@ -131,7 +134,7 @@ def input_stall(name: str, workers: int):
 def main(argv):
   del argv
   name = _dataset_name()
-  workers = [int(w) for w in _WORKERS.value]
+  workers = [int(w) for w in _LOADER_WORKERS.value]
   print(f"{name} in {_DATA_DIR.value}, batch {_BATCH.value}, {os.cpu_count()} CPUs, "
         f"{jax.devices()[0].platform}")
   print("| workers | loader images/s |\n| --- | --- |")

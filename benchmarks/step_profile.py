@@ -176,7 +176,7 @@ def main(argv):
   jax_wall, jax_times = profile_jax(config)
   torch_wall, torch_times = profile_torch(torch, config) if torch else (None, {})
   kinds = list(_KINDS) + ["conv input + weight gradient"]
-  print(f"| kind | JAX thunk ms | torch self ms |\n| --- | --- | --- |")
+  print("| kind | JAX thunk ms | torch self ms |\n| --- | --- | --- |")
   for kind in kinds:
     if jax_times.get(kind) or torch_times.get(kind):
       print(f"| {kind} | {jax_times.get(kind, 0):.0f} | {torch_times.get(kind, 0):.0f} |")
