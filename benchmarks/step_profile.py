@@ -111,7 +111,7 @@ _TORCH_KINDS = (("convolution_backward", "conv input + weight gradient"), ("conv
 
 def profile_torch(torch, config):
   """(wall ms, {kind: self CPU ms}) of one torch train step."""
-  step, _ = torch_reference.torch_step_function(torch, config)
+  step, _, _ = torch_reference.torch_step_function(torch, config)
   step()
   start = time.perf_counter()
   step()

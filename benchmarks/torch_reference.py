@@ -211,8 +211,9 @@ def torch_models(torch, config):
   return generator, discriminator
 
 
-def torch_step_function(torch, config):
-  """A function running one train step of the preset on a constant batch (NCHW, in [-1, 1])."""
+def torch_step_function(torch, config, steps: int = 1):
+  """(run, parameter count, steps taken so far): run() does `steps` train steps of the preset on a
+  constant batch (NCHW, in [-1, 1]), as a run of jax_step_functions does."""
   F = torch.nn.functional
   generator, discriminator = torch_models(torch, config)
   g_opt = torch.optim.Adam(generator.parameters(), lr=config.g_lr, betas=(config.g_b1, config.g_b2), eps=1e-8)
@@ -255,9 +256,13 @@ def torch_step_function(torch, config):
         average.lerp_(param, 1 - decay)
     state["step"] += 1
 
+  def run():
+    for _ in range(steps):
+      step()
+
   step()  # warm-up: allocations, oneDNN kernel selection
   params = sum(p.numel() for p in g_params) + sum(p.numel() for p in discriminator.parameters())
-  return step, params
+  return run, params, lambda: state["step"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -352,7 +357,7 @@ def main(argv):
     functions, params = jax_step_functions(config, steps)
     runs = {side: run for side, (run, _) in functions.items()}
     if torch is not None:
-      runs["torch"], torch_params = torch_step_function(torch, config)
+      runs["torch"], torch_params, _ = torch_step_function(torch, config, steps)
       if torch_params != params:
         raise SystemExit(f"{name}: the PyTorch models have {torch_params} parameters, gan_jax's {params}")
     ms = {side: 1e3 * seconds / steps for side, seconds in _best_of(runs, _REPEATS.value).items()}

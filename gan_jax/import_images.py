@@ -254,8 +254,12 @@ def import_images(src: str, name: str, data_dir: Optional[str] = None, image_siz
                                data_dir=data_dir, file_format="array_record")
   try:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  except BaseException:
+  except BaseException as e:
     shutil.rmtree(target, ignore_errors=True)  # a half-built dataset would block the retry
+    if isinstance(e, concurrent.futures.BrokenExecutor):  # the pool of _decode_all lost a process
+      raise UserError("a decoding worker process died (out of memory, or a decoder crashed on a file); "
+                      "nothing was written: retry with fewer --workers, or --workers=1 to decode in this "
+                      "process") from e
     raise
   examples = {split: info.num_examples for split, info in builder.info.splits.items()}
   logging.info("Imported %s as '%s' in %s (%d classes, %dx%dx%d)", examples, name, builder.data_dir,

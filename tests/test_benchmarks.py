@@ -3,6 +3,8 @@ settings: bundles that fit a device call and rebuild their files, training then 
 they print, a synthetic image folder and its timed import, and the one-line errors for what is missing."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from benchmarks import import_folder
 from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 # A preset shrunk to seconds; batch 8 fits the 12 images of conftest's image_dataset.
 TINY = ["g_width=8", "d_width=8", "latent_dim=16", "batch_size=8", "num_steps=10", "steps_per_call=5",
@@ -167,3 +169,19 @@ def test_import_folder_times_the_import_and_counts_the_skipped(tmp_path):
   last = result.stdout.strip().splitlines()[-1]
   assert last.startswith("imported {'train': 27} (skipped 3) with --workers=2")
   assert "images/s" in last and "MiB (PSS)" in last
+
+
+def test_torch_reference_times_as_many_torch_steps_as_jax_steps():
+  """Both sides of the ratio must do the same number of steps per timed run (a bug once divided one
+  torch step's time by --steps)."""
+  pytest.importorskip("torch")
+  script = ("from absl import flags; flags.FLAGS(['x']); import torch; "
+            "from benchmarks import torch_reference as t; from gan_jax import config; "
+            "c = config.load_preset('dcgan', ['g_width=8', 'd_width=8', 'latent_dim=16', 'batch_size=4']); "
+            "run, _, taken = t.torch_step_function(torch, c, steps=3); before = taken(); run(); "
+            "print(taken() - before)")
+  # In a process of its own: torch_reference defines absl flags that other benchmarks define too.
+  done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                        timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert done.stdout.split()[-1] == "3"

@@ -1,4 +1,5 @@
 """A folder of images -> a prepared tfds dataset (array_record, no TensorFlow) -> training arrays."""
+import concurrent.futures.process
 import os
 
 import numpy as np
@@ -179,6 +180,18 @@ def test_a_split_without_a_readable_image_is_one_error_and_leaves_nothing(tmp_pa
   with pytest.raises(UserError, match=f"none of the [0-9]+ image files of split '{split}' can be read"):
     import_images.import_images(str(src), "pics", str(tmp_path / "tfds"), image_size=image_size)
   assert not os.path.exists(tmp_path / "tfds" / "pics")  # the retry is not blocked
+
+
+def test_a_worker_that_dies_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
+  write_image_folder(str(tmp_path / "src"), per_class=2)
+
+  def killed_worker(*args):
+    raise concurrent.futures.process.BrokenProcessPool("A process in the process pool was terminated")
+    yield  # pylint: disable=unreachable
+  monkeypatch.setattr(import_images, "_decode_all", killed_worker)
+  with pytest.raises(UserError, match="a decoding worker process died .* retry with fewer --workers"):
+    import_images.import_images(str(tmp_path / "src"), "pics", str(tmp_path / "tfds"), image_size=32)
+  assert not os.path.exists(tmp_path / "tfds" / "pics")
 
 
 def test_the_dataset_is_the_same_whatever_the_number_of_workers(tmp_path):
