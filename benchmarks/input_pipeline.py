@@ -9,6 +9,10 @@ it, or reads an existing prepared --dataset. Then prints:
   peak and end, so growth shows;
 - the input stall of --preset's train step: seconds per step fed by the stream against the same step fed
   one constant batch already on the devices, alternated so that both see the same machine.
+
+Measured on this project's quiet 2-core machine (2026-11-25 17:44-17:59; README, "Input"): loader 3,386
+images/s with 0 workers, 3,128 with 1, 5,148 with 2; an epoch of 100k in 30 s with the process tree's RSS
+341 -> 342 (peak) -> 341 MiB; dcgan64's step (5.4 s) stalled by +0.4%, +2.0% and +5.6% in three runs.
 """
 import itertools
 import os
