@@ -18,7 +18,7 @@ import re
 import urllib.error
 import urllib.request
 import zipfile
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -264,6 +264,18 @@ def load_split(name: str, split: str, data_dir: Optional[str], image_size: int, 
                        shard_count=shard_count, source=source)
   return streaming.StreamingDataset(source, image_size=image_size, class_names=_class_names(source),
                                     shard_index=shard_index, shard_count=shard_count, workers=workers)
+
+
+def iterate_images(name: str, split: str, data_dir: Optional[str], image_size: Optional[int] = None,
+                   indices: Optional[np.ndarray] = None) -> Iterator[np.ndarray]:
+  """The images of a split (or those at `indices`) in order, fitted to `image_size` (None: as they are),
+  in chunks of uint8 (n, H, W, C): a pass over a split of any size in bounded memory."""
+  source = open_source(name, split, data_dir)
+  indices = np.arange(len(source)) if indices is None else np.asarray(indices)
+  for start in range(0, len(indices), _READ_CHUNK):
+    images = [np.asarray(r["image"], np.uint8) for r in _read_all(source, indices[start:start + _READ_CHUNK])]
+    images = [(image[..., None] if image.ndim == 2 else image)[None] for image in images]
+    yield np.concatenate([fit_to_size(image, image_size) if image_size else image for image in images])
 
 
 def _class_names(source) -> list:

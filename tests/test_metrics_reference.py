@@ -17,7 +17,10 @@ class _CountingFeatures:
     self.images_seen = 0
 
   def features(self, images, batch_size):
+    """As InceptionFeatures.features: an array of images, or an iterable of arrays."""
     del batch_size
+    if not isinstance(images, np.ndarray):
+      images = np.concatenate(list(images))
     self.images_seen += len(images)
     flat = images.reshape(len(images), -1).astype(np.float64)
     projection = np.random.RandomState(0).normal(size=(flat.shape[1], 16))

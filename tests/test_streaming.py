@@ -147,3 +147,13 @@ def test_streamed_training_resumes_exactly(pics64, tmp_path):
   with open(resumed / "losses.csv") as f:
     assert [int(row["step"]) for row in csv.DictReader(f)] == [5, 10, 15, 20]
   assert (straight / "real_samples.png").exists() and (straight / "progress.gif").exists()
+
+
+def test_a_split_read_in_chunks_is_the_split_in_memory(pics64, monkeypatch):
+  data_dir, name = pics64
+  monkeypatch.setattr(data, "_READ_CHUNK", 5)  # 24 images: 5 chunks, the last one short
+  whole = data.load_images(name, data_dir=data_dir, image_size=32).images
+  chunks = list(data.iterate_images(name, "train", data_dir, 32))
+  assert len(chunks) == 5 and (np.concatenate(chunks) == whole).all()
+  subset = np.concatenate(list(data.iterate_images(name, "train", data_dir, 32, indices=[3, 7, 20])))
+  assert (subset == whole[[3, 7, 20]]).all()

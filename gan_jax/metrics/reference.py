@@ -80,7 +80,7 @@ def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[
   The standard protocol uses the whole training split (reference_size None or 0). With reference_size,
   a fixed random subset (`reference_subset`, seed SUBSET_SEED) of that many images is used: cheaper
   statistics for quick comparisons, whose FIDs are comparable only with FIDs of the same protocol.
-  image_size pads images as the training data is padded (gan_jax.data.fit_to_size), so that real and
+  image_size fits images as the training data is fitted (gan_jax.data.fit_to_size), so that real and
   generated images have the same format. A cached file whose split has since changed size is recomputed.
   """
   cache_dir = cache_dir or user_cache.root()
@@ -97,9 +97,10 @@ def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[
       return cached
     logging.info("%s was computed on %d images, the split now has %d: recomputing", path,
                  cached.dataset_size, dataset_size)
-  images = data.load_images(dataset, split, data_dir=data_dir, image_size=image_size).images
+  subset = reference_subset(dataset_size, reference_size) if reference_size else None
+  # Read in chunks: the split may be larger than memory (gan_jax.streaming).
+  images = data.iterate_images(dataset, split, data_dir, image_size, subset)
   if reference_size:
-    images = images[reference_subset(dataset_size, reference_size)]
     description = f"{dataset}[{split}] {reference_size} of {dataset_size} images (seed {SUBSET_SEED})"
   else:
     description = f"{dataset}[{split}] {dataset_size} images"
