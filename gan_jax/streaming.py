@@ -112,4 +112,8 @@ class Batches:
     return json.loads(json.dumps(self._iterator.get_state()))
 
   def close(self) -> None:
-    self._iterator.close()
+    """Stops the read-ahead threads and worker processes."""
+    if self._iterator is not None:
+      self._iterator.close()
+      # Freed now, not at interpreter exit, where grain's iterators fail to close again.
+      self._iterator = None
