@@ -59,13 +59,14 @@ from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top,wron
 CALL_LIMIT_MIB = 64
 MANIFEST = "manifest.json"
 READY = "ready.json"
-# tensorflow-datasets and what it needs beyond the GPU image's packages (absl, numpy, pyarrow, psutil,
+# tensorflow-datasets, grain and what they need beyond the GPU image's packages (absl, numpy, pyarrow, psutil,
 # requests, tqdm, wrapt, attrs, fsspec, zipp, pyyaml, six are there), plus ml_collections. Shipped at
 # the versions installed here, which are the ones the tests run with; the image's own copy wins where it
 # is as new.
 WHEELS = ("tensorflow-datasets", "array_record", "dm-tree", "etils", "immutabledict", "simple_parsing",
           "docstring_parser", "tensorflow-metadata", "googleapis-common-protos", "protobuf", "termcolor",
-          "toml", "importlib_resources", "ml_collections")
+          "toml", "importlib_resources", "ml_collections",
+          "grain", "cloudpickle", "portpicker")  # grain: gan_jax.streaming, imported by gan_jax.data
 SDIST_ONLY = ("promise",)  # built into a wheel here
 DEVICE_PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:"] + [
     f"--platform={p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
