@@ -12,7 +12,8 @@ it, or reads an existing prepared --dataset. Then prints:
 
 Measured on this project's quiet 2-core machine (2026-11-25 17:44-17:59; README, "Input"): loader 3,386
 images/s with 0 workers, 3,128 with 1, 5,148 with 2; an epoch of 100k in 30 s with the process tree's RSS
-341 -> 342 (peak) -> 341 MiB; dcgan64's step (5.4 s) stalled by +0.4%, +2.0% and +5.6% in three runs.
+341 -> 342 (peak) -> 341 MiB; dcgan64's step (5.4 s) stalled by +0.4%, +2.0% and +5.6% in three runs,
+and by -0.0% (5,192 vs 5,194 ms) with --stall_steps=10 (18:37).
 """
 import itertools
 import os
