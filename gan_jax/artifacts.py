@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 from PIL import Image
 
+from gan_jax import files
+
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec")
 # Columns that appear when the run uses what they measure; plotted in a third panel.
 EXTRA_COLUMNS = ("real_sign", "augment_p", "d_reg", "feature_matching")
@@ -133,7 +135,6 @@ class LossLog:
 
 
 def _atomic_write(path: str, writer, **kwargs) -> None:
-  """Writes through a temporary file so an interrupted run never leaves a half-written file."""
-  tmp = f"{path}.tmp"
-  writer(tmp, **kwargs)
-  os.replace(tmp, path)
+  """writer(temporary path, **kwargs), then the file replaces `path` (files.atomic_path)."""
+  with files.atomic_path(path) as temporary:
+    writer(temporary, **kwargs)

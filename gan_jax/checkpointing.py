@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax import files
 from gan_jax.errors import UserError
 from gan_jax.train import GANState
 
@@ -152,7 +153,5 @@ def export_models(workdir: str, state: GANState) -> str:
     checkpointer.save(os.path.join(export_dir, name), variables, force=True)
   checkpointer.wait_until_finished()
   if jax.process_index() == 0:
-    with open(f"{marker}.tmp", "w") as f:
-      f.write(str(int(jax.device_get(state.step))))
-    os.replace(f"{marker}.tmp", marker)
+    files.write_text(marker, str(int(jax.device_get(state.step))))
   return export_dir

@@ -11,6 +11,7 @@ import experiments
 
 from gan_jax import augment
 from gan_jax import data
+from gan_jax import files
 from gan_jax import losses
 from gan_jax import models
 from gan_jax import parallel
@@ -199,10 +200,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
 
 
 def save(config: ml_collections.ConfigDict, path: str) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    f.write(config.to_json(indent=2, sort_keys=True))
-  os.replace(tmp, path)
+  files.write_text(path, config.to_json(indent=2, sort_keys=True))
 
 
 def check_resumable(config: ml_collections.ConfigDict, path: str) -> None:

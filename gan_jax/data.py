@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from gan_jax import files
 from gan_jax import streaming
 from gan_jax import user_cache
 from gan_jax.errors import UserError
@@ -189,20 +190,16 @@ def _write_cached(path: Optional[str], images: np.ndarray, labels: np.ndarray) -
   if not path or images.nbytes > MAX_CACHED_BYTES:
     return
   folder, stale_prefix = os.path.dirname(path), os.path.basename(path).rsplit("_", 1)[0] + "_"
-  partial = f"{path}.{os.getpid()}.partial"
   try:
     os.makedirs(folder, exist_ok=True)
-    with open(partial, "wb") as f:
+    with files.atomic_path(path) as partial, open(partial, "wb") as f:
       np.savez(f, images=images, labels=labels)
-    os.replace(partial, path)
-    for entry in os.listdir(folder):
+    for entry in os.listdir(folder):  # (files being written are hidden: they never match the prefix)
       if entry.startswith(stale_prefix) and entry.endswith(".npz") and entry != os.path.basename(path):
         os.remove(os.path.join(folder, entry))
   except OSError as e:
     logging.warning("Could not cache the decoded dataset in %s (%s); the next start decodes it again",
                     folder, e.strerror or e)
-    if os.path.exists(partial):
-      os.remove(partial)
 
 
 def fit_to_size(images: np.ndarray, image_size: int) -> np.ndarray:

@@ -6,15 +6,15 @@ import json
 import os
 from typing import Optional, Sequence, Tuple
 
+from gan_jax import files
+
 FILENAME = "dataset.json"
 
 
 def save(workdir: str, image_shape: Sequence[int], class_names: Sequence[str]) -> None:
   path = os.path.join(workdir, FILENAME)
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump({"image_shape": [int(d) for d in image_shape], "class_names": list(class_names)}, f, indent=2)
-  os.replace(tmp, path)
+  files.write_text(path, json.dumps({"image_shape": [int(d) for d in image_shape],
+                                     "class_names": list(class_names)}, indent=2))
 
 
 def load(workdir: str) -> Optional[Tuple[Tuple[int, int, int], list]]:

@@ -18,6 +18,7 @@ import imageio.v2 as imageio
 import numpy as np
 
 from gan_jax import artifacts
+from gan_jax import files
 from gan_jax import generation
 from gan_jax.errors import UserError
 
@@ -56,18 +57,16 @@ def write_samples(workdir: str, out: str, num: int = 64, class_value: Optional[s
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   if kind == ".npz":
     batches = list(generation.generated_batches(state, num, seed=seed, class_index=label, ema=ema))
-    tmp = f"{out}.tmp.npz"
-    np.savez(tmp, images=np.concatenate([b[0] for b in batches]),
-             labels=np.concatenate([b[1] for b in batches]))
-    os.replace(tmp, out)
+    with files.atomic_path(out) as tmp:
+      np.savez(tmp, images=np.concatenate([b[0] for b in batches]),
+               labels=np.concatenate([b[1] for b in batches]))
   elif kind == ".png":
     images, columns = generation.Sampler(state, ema).grid(num, seed, label)
     artifacts.save_grid(images, out, columns=columns)
   else:
     grids = walk_frames(generation.Sampler(state, ema), num, keyframes, frames, seed, label)
-    tmp = f"{out}.tmp.gif"
-    imageio.mimsave(tmp, grids, format="GIF", duration=0.08, loop=0)
-    os.replace(tmp, out)
+    with files.atomic_path(out) as tmp:
+      imageio.mimsave(tmp, grids, format="GIF", duration=0.08, loop=0)
   return out
 
 

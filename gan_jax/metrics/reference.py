@@ -7,6 +7,7 @@ from absl import logging
 import numpy as np
 
 from gan_jax import data
+from gan_jax import files
 from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
@@ -41,11 +42,10 @@ class ReferenceStatistics:
 
   def save(self, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(temporary, mu=self.mu, sigma=self.sigma, features=self.features,
-             description=np.array(self.description), dataset_size=np.array(self.dataset_size),
-             protocol=np.array(PROTOCOL))
-    os.replace(temporary, path)
+    with files.atomic_path(path) as temporary:
+      np.savez(temporary, mu=self.mu, sigma=self.sigma, features=self.features,
+               description=np.array(self.description), dataset_size=np.array(self.dataset_size),
+               protocol=np.array(PROTOCOL))
 
   @classmethod
   def load(cls, path: str) -> "ReferenceStatistics":
