@@ -24,7 +24,8 @@ from gan_jax.models import resnet
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "num_epochs", "train_minutes", "log_every", "sample_every", "checkpoint_every",
     "keep_checkpoints", "num_devices", "parallelism", "steps_per_call", "data_dir", "eval_every",
-    "eval_samples", "g_lr", "d_lr", "input_pipeline", "memory_budget_gb"})  # new learning rates restart a diverged run from its last checkpoint
+    "eval_samples", "input_pipeline", "memory_budget_gb",
+    "g_lr", "d_lr"})  # new learning rates restart a diverged run from its last checkpoint
 
 
 def defaults() -> ml_collections.ConfigDict:

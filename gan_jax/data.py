@@ -211,14 +211,23 @@ def fit_to_size(images: np.ndarray, image_size: int) -> np.ndarray:
   if h <= image_size and w <= image_size and not (image_size - h) % 2 and not (image_size - w) % 2:
     ph, pw = (image_size - h) // 2, (image_size - w) // 2
     return np.pad(images, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-  side = min(h, w)
-  top, left = (h - side) // 2, (w - side) // 2
-  return np.stack([_resize_square(image[top:top + side, left:left + side], image_size) for image in images])
+  channels = images.shape[-1]
+  pictures = (Image.fromarray(image[..., 0] if channels == 1 else image) for image in images)
+  return np.stack([np.asarray(square_resize(p, image_size)).reshape(image_size, image_size, channels)
+                   for p in pictures])
 
 
-def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
-  pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-  return np.asarray(pil.resize((size, size), Image.BICUBIC)).reshape(size, size, image.shape[-1])
+def square_resize(image: Image.Image, size: int) -> Image.Image:
+  """The image's centre square, resized to `size` (bicubic): training and import_images alike."""
+  side = min(image.size)
+  left, top = (image.width - side) // 2, (image.height - side) // 2
+  return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+
+
+def record_image(image) -> np.ndarray:
+  """A source record's decoded image as uint8 (H, W, C): grayscale images come as (H, W)."""
+  image = np.asarray(image, np.uint8)
+  return image[..., None] if image.ndim == 2 else image
 
 
 INPUT_PIPELINES = ("auto", "memory", "stream")
@@ -270,8 +279,7 @@ def iterate_images(name: str, split: str, data_dir: Optional[str], image_size: O
   source = open_source(name, split, data_dir)
   indices = np.arange(len(source)) if indices is None else np.asarray(indices)
   for start in range(0, len(indices), _READ_CHUNK):
-    images = [np.asarray(r["image"], np.uint8) for r in _read_all(source, indices[start:start + _READ_CHUNK])]
-    images = [(image[..., None] if image.ndim == 2 else image)[None] for image in images]
+    images = [record_image(r["image"])[None] for r in _read_all(source, indices[start:start + _READ_CHUNK])]
     yield np.concatenate([fit_to_size(image, image_size) if image_size else image for image in images])
 
 
@@ -297,9 +305,7 @@ def load_images(name: str, split: str = "train", data_dir: Optional[str] = None,
   else:
     indices = np.arange(shard_index * n // shard_count, (shard_index + 1) * n // shard_count)
     records = _read_all(source, indices)
-    images = np.stack([np.asarray(r["image"], np.uint8) for r in records])
-    if images.ndim == 3:
-      images = images[..., None]
+    images = np.stack([record_image(r["image"]) for r in records])
     labels = np.asarray([r.get("label", 0) for r in records], np.int32)
     _write_cached(cache_path, images, labels)
   class_names = _class_names(source)

@@ -105,12 +105,6 @@ def _load(path: str) -> Union[Image.Image, Unreadable]:
   return image
 
 
-def _square_resize(image: Image.Image, size: int) -> Image.Image:
-  side = min(image.size)
-  left, top = (image.width - side) // 2, (image.height - side) // 2
-  return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
-
-
 def _decode(path: str, image_size: int, mode: str) -> Decoded:
   image = _load(path)
   if isinstance(image, Unreadable):
@@ -118,7 +112,7 @@ def _decode(path: str, image_size: int, mode: str) -> Decoded:
   if image.size == (image_size, image_size) and image.mode == mode:
     return path  # a file that already fits is stored as it is: no decode/encode round trip
   buffer = io.BytesIO()
-  _square_resize(image.convert(mode), image_size).save(buffer, format="PNG")
+  data.square_resize(image.convert(mode), image_size).save(buffer, format="PNG")
   return buffer.getvalue()
 
 

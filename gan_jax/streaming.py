@@ -31,9 +31,7 @@ class _Record:
   channels: int
 
   def __call__(self, record: dict) -> dict:
-    image = np.asarray(record["image"], np.uint8)
-    if image.ndim == 2:
-      image = image[..., None]
+    image = data.record_image(record["image"])
     if image.shape[-1] != self.channels:  # a grayscale image in an RGB dataset, or the reverse
       image = (np.repeat(image, self.channels, axis=-1) if image.shape[-1] == 1
                else image[..., :1] if self.channels == 1 else image[..., :self.channels])
