@@ -1,10 +1,12 @@
-"""SNGAN (Miyato et al. 2018): the ResNet for CIFAR-10 with spectral norm in D and the hinge loss,
-Adam(2e-4, b1=0, b2=0.9), 5 D updates per G update, batch 64; plus an EMA of G.
+"""SNGAN (Miyato et al. 2018) for CIFAR-10 as pfnet-research/sngan_projection trains it
+(configs/sn_cifar10_unconditional.yml, updater.py): the ResNets (G 256, D 128 channels) with spectral norm
+in D, hinge loss, Adam(2e-4, b1=0, b2=0.9) with both learning rates decaying linearly to 0 over 50,000
+iterations, 5 D updates of 64 real and 64 generated images per G update of 128 generated images; plus an
+EMA of G (README, "Recipes", lists each value with its source and every deviation with its reason).
 
-Run:  python -m gan_jax.main --config=experiments/sngan.py --dataset=cifar10 --train_minutes=10
+Run:  python -m gan_jax.main --config=experiments/sngan.py --dataset=cifar10
       (class-conditional, with conditional BatchNorm in G and a projection D: add --conditional)
-Result: not yet measured on a GPU (see README.md for the results table). The paper reports FID 21.7
-(unconditional, CIFAR-10, 50k G updates).
+Result: not yet measured on a GPU (see README.md for the results table).
 """
 import ml_collections
 
@@ -20,9 +22,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_spectral_norm = True
   config.loss = "hinge"
   config.batch_size = 64
+  config.g_batch_size = 128
   config.d_steps = 5
   config.g_lr = config.d_lr = 2e-4
   config.g_b1 = config.d_b1 = 0.0
   config.g_b2 = config.d_b2 = 0.9
+  config.lr_decay = "linear"
   config.ema_decay = 0.999
   return config_lib.train_for_steps(config, 50_000)

@@ -18,6 +18,9 @@ _STRUCTURE_MISMATCH = "tree structures do not match"
 # A checkpoint's items: the state (Orbax's name for a lone item, so checkpoints written before there was
 # a second one still restore) and, for streamed input, the data position.
 _STATE, _DATA = "default", "data"
+# State fields added after checkpoints were first written, each with the field that older checkpoints'
+# runs used in its place: such a checkpoint restores with the one copied into the other.
+_ADDED_FIELDS = {"g_ema_batch_stats": "g_batch_stats"}
 
 
 class Checkpoints:
@@ -72,8 +75,7 @@ class Checkpoints:
     if step not in self.manager.all_steps():
       return None
     try:
-      restored = self.manager.restore(step, args=ocp.args.Composite(**{
-          _STATE: ocp.args.StandardRestore(serialization.to_state_dict(template))}))[_STATE]
+      restored = self._restore_state(step, serialization.to_state_dict(template))
     except Exception as e:  # pylint: disable=broad-except
       if _STRUCTURE_MISMATCH in str(e):
         raise UserError(
@@ -84,6 +86,19 @@ class Checkpoints:
     # Host arrays: the caller places them (DataParallel.put_state); arrays committed to this process's
     # first device could not be moved onto a mesh that spans other processes.
     return serialization.from_state_dict(template, jax.device_get(restored))
+
+  def _restore_state(self, step: int, template: dict) -> dict:
+    restore = lambda tree: self.manager.restore(step, args=ocp.args.Composite(**{
+        _STATE: ocp.args.StandardRestore(tree)}))[_STATE]
+    try:
+      return restore(template)
+    except Exception as e:  # pylint: disable=broad-except
+      saved = self.manager.item_metadata(step)[_STATE]
+      missing = set(template) - set(saved or ())
+      if _STRUCTURE_MISMATCH not in str(e) or not missing or not missing <= set(_ADDED_FIELDS):
+        raise
+      restored = restore({k: v for k, v in template.items() if k not in missing})
+      return {**restored, **{k: restored[_ADDED_FIELDS[k]] for k in missing}}
 
   def data_position(self, step: int) -> Optional[dict]:
     """The data position saved with the checkpoint of `step`; None where there is none (a checkpoint
@@ -144,8 +159,8 @@ def export_models(workdir: str, state: GANState) -> str:
   if jax.process_index() == 0 and os.path.exists(marker):
     os.remove(marker)  # the set is incomplete until the new one is written
   checkpointer = ocp.StandardCheckpointer()
-  exports = {"generator": {"params": state.g_ema_params, "batch_stats": state.g_batch_stats},
-             "generator_raw": {"params": state.g_params, "batch_stats": state.g_batch_stats},
+  exports = {"generator": state.generator_variables(ema=True),
+             "generator_raw": state.generator_variables(ema=False),
              "discriminator": {"params": state.d_params, "batch_stats": state.d_batch_stats}}
   # Host arrays carry no device layout: the exports restore on any machine, whatever its devices.
   exports = jax.device_get(exports)

@@ -20,6 +20,8 @@ from gan_jax.models import biggan
 from gan_jax.models import dcgan
 from gan_jax.models import resnet
 
+LR_DECAYS = ("constant", "linear")
+
 # Fields that may change when a run is resumed: they do not change what is trained.
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "num_epochs", "train_minutes", "log_every", "sample_every", "checkpoint_every",
@@ -81,13 +83,23 @@ def defaults() -> ml_collections.ConfigDict:
   config.num_epochs = 50
   config.num_steps = 0  # > 0 overrides num_epochs
   config.d_steps = 1  # discriminator updates per generator update, each on a fresh real batch
+  config.g_batch_size = 0  # generated images per G update, global (0 = batch_size)
   config.g_lr = 2e-4
   config.d_lr = 2e-4  # TTUR: a different learning rate for D
   config.g_b1 = 0.5
   config.g_b2 = 0.999
   config.d_b1 = 0.5
   config.d_b2 = 0.999
-  config.ema_decay = 0.0  # EMA of G's weights for samples and evaluation (0 = the raw weights)
+  config.lr_decay = "constant"  # constant | linear: both learning rates to 0 over num_steps
+  # EMA of G's weights and BatchNorm statistics, for samples and evaluation (gan_jax.train.ema_beta).
+  # ema_kimg > 0: StyleGAN2-ADA's half-life in thousands of images, ramped up to ema_rampup x the images
+  # seen (0 = no ramp-up); else ema_decay per step (0 = the raw weights), with TensorFlow's warm-up
+  # min(decay, (1 + step) / (10 + step)) when ema_warmup. Before step ema_start: a copy (BigGAN's).
+  config.ema_decay = 0.0
+  config.ema_warmup = True
+  config.ema_kimg = 0.0
+  config.ema_rampup = 0.0
+  config.ema_start = 0
   config.seed = 0
   # Devices: 0 = all local devices; parallelism 'shard_map' (jit over a device mesh) or 'pmap'.
   config.num_devices = 0
@@ -150,7 +162,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for field, choices in (("model", models.MODEL_NAMES), ("g_activation", dcgan.ACTIVATION_NAMES),
                          ("parallelism", parallel.STRATEGIES), ("loss", tuple(losses.OBJECTIVES)),
                          ("compute_dtype", tuple(models.COMPUTE_DTYPES)),
-                         ("input_pipeline", data.INPUT_PIPELINES)):
+                         ("input_pipeline", data.INPUT_PIPELINES), ("lr_decay", LR_DECAYS)):
     _require(config[field] in choices,
              f"--{field}={config[field]} is unknown; choose one of {', '.join(choices)}")
   size = config.image_size
@@ -162,7 +174,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
   for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every", "r1_gamma",
                "r2_gamma", "gp_weight", "instance_noise", "instance_noise_steps", "feature_matching",
-               "ada_target", "attention_resolution", "memory_budget_gb", "data_workers"):
+               "ada_target", "attention_resolution", "memory_budget_gb", "data_workers", "ema_kimg",
+               "ema_rampup", "ema_start", "g_batch_size"):
     _require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
   _require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
   for name in ("g_lr", "d_lr", "ada_kimg"):
@@ -179,6 +192,15 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            f"augmentations, e.g. --augment={','.join(augment.OPERATIONS)}")
   _require(not config.label_smoothing or config.loss in ("nonsaturating", "lsgan"),
            f"--label_smoothing works with --loss=nonsaturating or lsgan, not {config.loss}")
+  _require(config.lr_decay != "linear" or config.num_steps > 0,
+           "--lr_decay=linear decays the learning rates to 0 over --num_steps; set --num_steps")
+  _require(config.g_batch_size % num_devices == 0,
+           f"--g_batch_size={config.g_batch_size} is not divisible by the {num_devices} devices; use a "
+           f"multiple of {num_devices}")
+  _require(config.g_batch_size in (0, config.batch_size) or not (
+      config.loss == "rpgan" or config.feature_matching),
+           f"--loss={config.loss} and --feature_matching compare G's batch with a real batch: leave "
+           "--g_batch_size at 0 (the real batch's size)")
   _require(config.batch_size % num_devices == 0,
            f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
            f"multiple of {num_devices} or set --num_devices")

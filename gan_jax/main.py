@@ -75,7 +75,9 @@ _FIELD_FLAGS = [
                        "E[sign D(x_real)] (ADA; 0 = fixed --config.augment_p)."),
     flags.DEFINE_float("r1_gamma", None, "R1 penalty weight on real images."),
     flags.DEFINE_float("gp_weight", None, "WGAN-GP gradient penalty weight."),
-    flags.DEFINE_float("ema_decay", None, "Decay of the generator's weight EMA (0 = none)."),
+    flags.DEFINE_float("ema_decay", None, "Decay of the generator's weight EMA per step (0 = none)."),
+    flags.DEFINE_float("ema_kimg", None, "Half-life of the generator's EMA in thousands of images "
+                       "(StyleGAN2-ADA's; > 0 replaces --ema_decay)."),
     flags.DEFINE_string("compute_dtype", None, "float32, or bfloat16 for mixed precision."),
     flags.DEFINE_integer("batch_size", None, "Global batch size, over all devices and hosts."),
     flags.DEFINE_integer("num_epochs", None, "Epochs to train (ignored when --num_steps > 0)."),

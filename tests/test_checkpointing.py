@@ -35,3 +35,28 @@ def test_a_checkpoint_with_non_finite_parameters_is_never_restored(tmp_path):
   restored = checkpointing.Checkpoints(str(tmp_path), keep=3).restore_latest(state)
   assert int(restored.step) == 0
   assert os.listdir(tmp_path / "checkpoints_corrupt") == ["1"]  # kept for inspection
+
+
+def test_a_checkpoint_from_before_the_ema_statistics_restores_with_the_raw_statistics(tmp_path):
+  """Checkpoints written before GANState had g_ema_batch_stats: the EMA generator then sampled with the
+  raw generator's statistics, and restores with them."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  from flax import serialization  # pylint: disable=g-import-not-at-top
+  state = create_train_state(tiny_config(), jax.random.PRNGKey(0), (32, 32, 3))
+  state = state.replace(g_batch_stats=jax.tree.map(lambda x: x + 1.0, state.g_batch_stats))
+  old = serialization.to_state_dict(state)
+  del old["g_ema_batch_stats"]
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), keep=2)
+  checkpoints.manager.save(0, args=ocp.args.Composite(default=ocp.args.StandardSave(old)))
+  checkpoints.wait()
+  template = create_train_state(tiny_config(), jax.random.PRNGKey(1), (32, 32, 3))
+  restored = checkpointing.Checkpoints(str(tmp_path), keep=2).restore_latest(template)
+  for raw, ema in zip(jax.tree.leaves(state.g_batch_stats), jax.tree.leaves(restored.g_ema_batch_stats)):
+    np.testing.assert_array_equal(raw, ema)
+  # A checkpoint missing anything else is still another model's.
+  del old["d_params"]
+  checkpoints.manager.save(1, args=ocp.args.Composite(default=ocp.args.StandardSave(old)))
+  checkpoints.wait()
+  with pytest.raises(UserError, match="holds other parameters than these models"):
+    checkpointing.Checkpoints(str(tmp_path), keep=2).restore(1, template)

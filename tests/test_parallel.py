@@ -17,13 +17,12 @@ def test_eight_devices_match_one_device():
                           env=env, capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   diffs = json.loads(result.stdout.strip().splitlines()[-1])
-  assert diffs["scale"] > 0.01
-  # Same global batch, same noise and dropout per example: equal up to float reduction order.
-  assert diffs["shard_map"] < 1e-4, diffs
-  assert diffs["pmap"] < 1e-4, diffs
-  # XLA fuses a loop body differently: float rounding (measured 1.3e-4 on parameters up to 12), far
-  # below what another data order or penalty schedule gives.
-  assert diffs["fused"] < 1e-3, diffs
+  # Differences relative to how far the run moved each part of the state (multidevice_check.py says why
+  # that is CPU-independent): float32 reduction order gives ~1e-6; 1e-3 leaves it a 100x margin, and the
+  # planted bug (two devices sharing random streams) must land far above it, or the check proves nothing.
+  bound = 1e-3
+  for run in ("shard_map", "pmap", "fused", "stream_shard_map", "stream_pmap"):
+    assert diffs[run] < bound, (run, diffs)
+  assert diffs["control_misindexed_keys"] > 10 * bound, diffs
+  # D's loss is a batch mean of O(1) terms: equal up to float32 rounding, relatively.
   assert diffs["shard_map_d_loss"] < 1e-5 and diffs["pmap_d_loss"] < 1e-5, diffs
-  # Streamed batches (gan_jax.streaming) reach each device as the in-memory path's rows do.
-  assert diffs["stream_shard_map"] < 1e-4 and diffs["stream_pmap"] < 1e-4, diffs

@@ -4,6 +4,7 @@ import csv
 import importlib
 import math
 import os
+import re
 import shutil
 
 import imageio.v2 as imageio
@@ -27,7 +28,9 @@ def tiny_preset(name, **overrides):
   config = importlib.import_module(f"experiments.{name}").get_config()
   config.update(dict(g_width=8, d_width=8, latent_dim=16, embed_dim=8, batch_size=8, num_epochs=0,
                      num_steps=4, steps_per_call=2, log_every=2, sample_every=4, checkpoint_every=4,
-                     num_samples=20))
+                     num_samples=20, mbstd_group=4))  # 32 would not divide the tiny batch
+  if config.g_batch_size:
+    config.g_batch_size = 16
   config.update(overrides)
   return config
 
@@ -40,6 +43,62 @@ def train_preset(name, workdir, **overrides):
 def test_the_presets_are_the_documented_ones():
   assert PRESETS == ["biggan_cifar10", "dcgan", "dcgan64", "dcgan_cpu", "sngan", "sngan_cpu", "stylegan2_64",
                      "stylegan2_cifar10", "wgan_gp"]
+
+
+def _recipe_rows():
+  """README's Recipes table: [(preset, field, gan_jax value, published value, why it differs)]."""
+  with open(os.path.join(REPO, "README.md")) as f:
+    text = f.read()
+  section = text.split("### Recipes:", 1)[1].split("\n### ", 1)[0]
+  rows = []
+  for line in section.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if len(cells) == 6 and cells[0] in PRESETS:
+      rows.append((cells[0], cells[1], cells[2], cells[3], cells[5]))
+  return rows
+
+
+def _value(text, like):
+  """A table cell as the type of `like`: numbers may be written as arithmetic (0.99 ** 0.8)."""
+  if isinstance(like, bool):
+    return {"True": True, "False": False}[text]
+  if isinstance(like, (int, float)):
+    assert re.fullmatch(r"[0-9.e+\-*/() ]+", text), text
+    return eval(text, {"__builtins__": {}})  # pylint: disable=eval-used
+  return text
+
+
+def _same(text, value) -> bool:
+  try:
+    parsed = _value(text, value)
+  except (AssertionError, KeyError, SyntaxError):
+    return False
+  return math.isclose(parsed, value, rel_tol=1e-12) if isinstance(value, float) else parsed == value
+
+
+# Where a preset is another preset resized, its rows cover what it changes; the bookkeeping of a run
+# (how often it logs, samples and saves) is no recipe.
+_PARENTS = {"dcgan64": "dcgan", "dcgan_cpu": "dcgan", "sngan_cpu": "sngan", "stylegan2_64": "stylegan2_cifar10"}
+_BOOKKEEPING = {"num_epochs", "steps_per_call", "log_every", "sample_every", "checkpoint_every"}
+
+
+def test_readme_recipes_table_matches_the_presets_and_explains_every_deviation():
+  rows = _recipe_rows()
+  assert {r[0] for r in rows} == set(PRESETS)
+  configs = {name: importlib.import_module(f"experiments.{name}").get_config() for name in PRESETS}
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  defaults = config_lib.defaults()
+  for preset, field, value, published, why in rows:
+    actual = configs[preset][field]
+    assert _same(value, actual), (preset, field, value, actual)
+    if not _same(published, actual):
+      assert why, f"{preset}.{field}: {value} differs from the published {published!r} without a reason"
+  documented = {(r[0], r[1]) for r in rows}
+  for name, config in configs.items():
+    base = configs[_PARENTS[name]] if name in _PARENTS else defaults
+    changed = {k for k in config if config[k] != base[k]} - _BOOKKEEPING
+    missing = sorted(k for k in changed if (name, k) not in documented)
+    assert not missing, f"{name} sets {missing} without a row in README's Recipes table"
 
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

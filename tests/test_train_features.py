@@ -29,12 +29,56 @@ def _leaves(tree):
 
 def test_ema_update_formula():
   ema, params = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([3.0, 6.0])}
-  # Late in training the decay is used as given: 0.99 * ema + 0.01 * params.
-  np.testing.assert_allclose(train.ema_update(ema, params, 0.99, 10_000)["w"], [1.02, 2.04], rtol=1e-6)
-  # At step 0 the warm-up caps the decay at 1/10.
-  np.testing.assert_allclose(train.ema_update(ema, params, 0.99, 0)["w"], [2.8, 5.6], rtol=1e-6)
-  # Decay 0: the EMA is the latest weights.
-  np.testing.assert_allclose(train.ema_update(ema, params, 0.0, 10_000)["w"], [3.0, 6.0])
+  np.testing.assert_allclose(train.ema_update(ema, params, 0.99)["w"], [1.02, 2.04], rtol=1e-6)
+  np.testing.assert_allclose(train.ema_update(ema, params, 0.0)["w"], [3.0, 6.0])  # the latest weights
+
+
+def _beta(step, batch=64, **settings):
+  return float(train.ema_beta(train.StepSettings(**settings), step, batch))
+
+
+def test_ema_decay_per_step_with_tensorflows_warm_up():
+  assert _beta(10_000, ema_decay=0.99) == pytest.approx(0.99)  # late: the decay as given
+  assert _beta(0, ema_decay=0.99) == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+  assert _beta(90, ema_decay=0.99) == pytest.approx(91 / 100)
+  assert _beta(0, ema_decay=0.99, ema_warmup=False) == pytest.approx(0.99)
+  assert _beta(5, ema_decay=0.0) == 0.0
+
+
+def test_ema_half_life_in_images_with_ramp_up_as_stylegan2_ada():
+  # ema_kimg 500, ramp-up 0.05, batch 64: the half-life is min(500k, 0.05 * images seen) images.
+  kimg = dict(ema_kimg=500.0, ema_rampup=0.05)
+  assert _beta(0, **kimg) == 0.0  # nothing seen yet: a copy
+  assert _beta(1000, **kimg) == pytest.approx(0.5 ** (64 / (1000 * 64 * 0.05)))
+  assert _beta(1_000_000, **kimg) == pytest.approx(0.5 ** (64 / 500_000))
+  assert _beta(1_000_000, **kimg) == pytest.approx(0.999911, abs=1e-6)  # the issue's ~0.99991
+  assert _beta(10, ema_kimg=500.0) == pytest.approx(0.5 ** (64 / 500_000))  # no ramp-up
+  # Half-lives: after the images of one half-life, a weight's share has halved (beta is float32: its
+  # rounding, ~6e-8, compounds over 3,906 updates to ~2e-4).
+  assert _beta(1_000_000, batch=128, **kimg) ** (500_000 / 128) == pytest.approx(0.5, rel=1e-3)
+
+
+def test_ema_is_a_copy_before_ema_start_as_biggan():
+  start = dict(ema_decay=0.9999, ema_warmup=False, ema_start=1000)
+  assert _beta(999, **start) == 0.0
+  assert _beta(1000, **start) == pytest.approx(0.9999)
+
+
+def test_the_ema_generator_has_batchnorm_statistics_of_its_own():
+  step = jax.jit(train_step)
+  state = _state(ema_decay=0.5, ema_warmup=False)
+  for i in range(3):
+    state, _ = step(state, _batch(seed=i), jax.random.PRNGKey(i))
+  raw, ema = _leaves(state.g_batch_stats), _leaves(state.g_ema_batch_stats)
+  assert raw and not any(np.allclose(r, e) for r, e in zip(raw, ema))
+  # generate(ema=True) applies exactly the EMA weights with the EMA statistics.
+  z = jax.random.normal(jax.random.PRNGKey(9), (4, state.latent_dim))
+  expected = state.generator.apply({"params": state.g_ema_params, "batch_stats": state.g_ema_batch_stats},
+                                   z, None, train=False)
+  np.testing.assert_array_equal(state.generate(z), expected)
+  with_raw_statistics = state.generator.apply({"params": state.g_ema_params,
+                                               "batch_stats": state.g_batch_stats}, z, None, train=False)
+  assert not np.allclose(state.generate(z), with_raw_statistics)
 
 
 # One compiled step for several checks: 3 D updates per G update, an EMA, and ADA adjusting after every
@@ -53,6 +97,7 @@ def test_train_step_keeps_the_ema_of_the_generator(combined_step):
   initial = _leaves(state.g_params)
   state, _ = combined_step(state, _batch(3 * BATCH), jax.random.PRNGKey(2))
   for before, after, ema in zip(initial, _leaves(state.g_params), _leaves(state.g_ema_params)):
+    # Step 0: the warm-up's decay (1 + 0) / (10 + 0) = 0.1.
     np.testing.assert_allclose(ema, 0.1 * before + 0.9 * after, rtol=1e-5, atol=1e-7)
   assert not all(np.array_equal(a, b) for a, b in zip(_leaves(state.g_params), _leaves(state.g_ema_params)))
   z = jnp.ones((2, state.latent_dim))
