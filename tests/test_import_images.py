@@ -351,3 +351,22 @@ def test_bad_test_labels_and_class_names_are_explained(tmp_path, case, message):
     import_images.import_images(str(src), "pics", str(tmp_path / "tfds"), class_names=class_names,
                                 test_labels=str(labels_path))
   assert not os.path.exists(tmp_path / "tfds" / "pics")
+
+
+def test_the_command_line_takes_nearest_class_names_and_test_labels(tmp_path):
+  originals = _upscaled_digits(tmp_path / "src", per_class=1, saved_mode="L")
+  src = tmp_path / "src"
+  for path in (src / "test").glob("*/*.png"):  # an unlabelled test folder, as Fashion-MNIST's mirror has
+    path.rename(src / "test" / f"{path.parent.name}.png")
+  _write_idx1(tmp_path / "labels-idx1-ubyte.gz", [0, 1, 2])
+  data_dir = tmp_path / "tfds"
+  result = run_cli("gan_jax.import_images", f"--src={src}", "--name=clothes", f"--data_dir={data_dir}",
+                   "--image_size=28", "--channels=1", "--resize=nearest", "--workers=1",
+                   "--class_names=T-shirt/top,Trouser,Ankle boot",
+                   f"--test_labels={tmp_path / 'labels-idx1-ubyte.gz'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Imported 3 train, 3 test images" in result.stdout
+  assert "0 -> T-shirt/top, 1 -> Trouser, 2 -> Ankle boot" in result.stderr
+  test = data.load_images("clothes", "test", data_dir=str(data_dir))
+  assert test.class_names == ["T-shirt/top", "Trouser", "Ankle boot"]
+  assert {i.tobytes(): int(l) for i, l in zip(test.images, test.labels)} == originals["test"]
