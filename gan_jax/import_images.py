@@ -393,8 +393,8 @@ def _define_flags() -> None:
   flags.DEFINE_string("name", None, "Dataset name to train with: --dataset=<name>.")
   flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
                       "~/tensorflow_datasets).")
-  flags.DEFINE_integer("image_size", 0, "Crop and resize to this square size; 0 keeps the size of "
-                       "square images.")
+  flags.DEFINE_integer("image_size", 0, "Resize to this square size (as --resize says); 0 keeps the size "
+                       "of square images.")
   flags.DEFINE_integer("channels", 3, "3 for RGB, 1 for grayscale.")
   flags.DEFINE_enum("resize", "bicubic", RESIZE_METHODS, "bicubic: centre square, resized; nearest: undo "
                     "a nearest-neighbour upscale of --image_size originals exactly (pixel centres).")
