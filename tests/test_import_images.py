@@ -370,3 +370,8 @@ def test_the_command_line_takes_nearest_class_names_and_test_labels(tmp_path):
   test = data.load_images("clothes", "test", data_dir=str(data_dir))
   assert test.class_names == ["T-shirt/top", "Trouser", "Ankle boot"]
   assert {i.tobytes(): int(l) for i, l in zip(test.images, test.labels)} == originals["test"]
+
+
+def test_an_unprepared_mnist_points_to_the_offline_mirrors(tmp_path):
+  with pytest.raises(UserError, match="Real MNIST and Fashion-MNIST without internet"):
+    data.open_source("fashion_mnist", "train", str(tmp_path), prepare=False)
