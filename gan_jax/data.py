@@ -65,12 +65,18 @@ def default_data_dir() -> str:
   return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
 
 
+# Standard datasets whose images public mirrors hold as files import_images reads (README.md says how).
+_MIRROR_HINTS = dict.fromkeys(("mnist", "fashion_mnist"), " (README.md, 'Real MNIST and Fashion-MNIST "
+                              "without internet', names public mirrors and gives the commands)")
+
+
 def _prepare_hint(name: str, data_dir: str) -> str:
   if name in STANDARD_DATASETS:
     return (f"it is prepared on first use where TensorFlow is installed (`pip install -e \".[tf]\"`) and the "
             f"internet is reachable; or copy a prepared {data_dir}/{name} from another machine, or import its "
             f"image files under another name with `python -m gan_jax.import_images --src=DIR "
-            f"--name={name}_images --data_dir={data_dir}` and train with --dataset={name}_images")
+            f"--name={name}_images --data_dir={data_dir}` and train with --dataset={name}_images"
+            + _MIRROR_HINTS.get(name, ""))
   return (f"import your images with `python -m gan_jax.import_images --src=DIR --name={name} "
           f"--data_dir={data_dir}`, or pick one of {', '.join(STANDARD_DATASETS)}")
 

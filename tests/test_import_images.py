@@ -220,3 +220,158 @@ def test_the_command_line_reports_what_it_imported_and_skipped(tmp_path):
   assert "skipped 1 of 5 files under" in result.stderr and "dog/bad.png" in result.stderr
   assert "Imported 4 train images; unreadable files skipped: 1" in result.stdout
   assert "--dataset=pics" in result.stdout.splitlines()[-1]
+
+
+def _upscaled_digits(root, per_class, saved_mode, seed=0):
+  """An MNIST-like folder: 28x28 grayscale 'digits' upscaled to 640x480 by nearest neighbour and saved as
+  PNG (in `saved_mode`, L or RGB) in root/train/<digit>/ and root/test/<digit>/; returns
+  {split: {28x28 pixels as bytes: digit}}."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  originals = {}
+  for split, count in (("train", per_class), ("test", 1)):
+    originals[split] = {}
+    for digit in range(3):
+      os.makedirs(root / split / str(digit))
+      for i in range(count):
+        pixels = rng.randint(0, 256, (28, 28)).astype(np.uint8)
+        pixels[rng.rand(28, 28) < 0.6] = 0  # mostly black, as MNIST is
+        Image.fromarray(pixels).resize((640, 480), Image.NEAREST).convert(saved_mode).save(
+            root / split / str(digit) / f"{digit * 100 + i}.png")
+        originals[split][pixels.tobytes()] = digit
+  return originals
+
+
+@pytest.mark.parametrize("saved_mode", ["L", "RGB"])
+def test_nearest_recovers_upscaled_originals_exactly_and_trains_like_mnist(tmp_path, saved_mode):
+  originals = _upscaled_digits(tmp_path / "src", per_class=4, saved_mode=saved_mode)
+  data_dir = str(tmp_path / "tfds")
+  imported = import_images.import_images(str(tmp_path / "src"), "digits", data_dir, image_size=28,
+                                         channels=1, resize="nearest", workers=1)
+  assert imported.examples == {"train": 12, "test": 3}
+  for split in ("train", "test"):
+    dataset = data.load_images("digits", split, data_dir=data_dir)
+    assert dataset.images.shape == (len(originals[split]), 28, 28, 1)  # as tfds's mnist records
+    assert dataset.class_names == ["0", "1", "2"]
+    assert {i.tobytes(): int(l) for i, l in zip(dataset.images, dataset.labels)} == originals[split]
+  # What training takes: 28x28 centred on a black 32x32 canvas, scaled to [-1, 1].
+  from gan_jax import parallel  # pylint: disable=g-import-not-at-top
+  train = data.load_split("digits", "train", data_dir, 32, budget_bytes=2**30)
+  assert train.images.shape == (12, 32, 32, 1) and train.images.dtype == np.uint8
+  scaled = np.asarray(parallel.to_model_range(train.images))
+  assert scaled.min() == -1.0 and scaled.max() <= 1.0 and (scaled[:, :2] == -1.0).all()
+  np.testing.assert_allclose(scaled[:, 2:30, 2:30], train.images[:, 2:30, 2:30] / 127.5 - 1.0, atol=1e-6)
+  assert sorted(i[2:30, 2:30].tobytes() for i in train.images) == sorted(originals["train"])
+
+
+def test_bicubic_does_not_recover_upscaled_originals(tmp_path):
+  """Why --resize=nearest exists: the default crops the 640x480 frame's centre square and smooths."""
+  originals = _upscaled_digits(tmp_path / "src", per_class=1, saved_mode="L")
+  data_dir = str(tmp_path / "tfds")
+  import_images.import_images(str(tmp_path / "src"), "digits", data_dir, image_size=28, channels=1,
+                              workers=1)
+  images = data.load_images("digits", data_dir=data_dir).images
+  assert not set(i.tobytes() for i in images) & set(originals["train"])
+
+
+@pytest.mark.parametrize("image_size, message", [
+    (0, "--resize=nearest needs --image_size"),
+    (32, "is not a nearest-neighbour upscale of a 32x32 image"),
+    (1000, "is not a nearest-neighbour upscale of a 1000x1000 image"),
+])
+def test_nearest_with_a_wrong_size_is_one_error_and_leaves_nothing(tmp_path, image_size, message):
+  _upscaled_digits(tmp_path / "src", per_class=1, saved_mode="L")
+  with pytest.raises(UserError, match=message):
+    import_images.import_images(str(tmp_path / "src"), "digits", str(tmp_path / "tfds"),
+                                image_size=image_size, channels=1, resize="nearest")
+  assert not os.path.exists(tmp_path / "tfds" / "digits")
+
+
+def _write_idx1(path, labels):
+  """An idx1-ubyte labels file as MNIST publishes them, gzipped when `path` ends in .gz."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  import struct  # pylint: disable=g-import-not-at-top
+  raw = struct.pack(">II", 0x801, len(labels)) + bytes(labels)
+  path.write_bytes(gzip.compress(raw) if str(path).endswith(".gz") else raw)
+
+
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover"]
+
+
+@pytest.mark.parametrize("labels_name", ["t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"])
+def test_an_unlabelled_test_folder_takes_its_labels_in_file_order(tmp_path, labels_name):
+  """Fashion-MNIST's mirror: train/<0..9>/NNNN.png, unlabelled test/NNNN.png, labels in an idx1 file."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  src = tmp_path / "src"
+  write_image_folder(str(src / "train"), classes=("0", "1", "2"), per_class=2, size=28, mode="L")
+  os.makedirs(src / "test")
+  labels = [2, 0, 1, 1, 0, 2, 2, 1, 0, 0, 1, 2]
+  rng, by_pixels = np.random.RandomState(5), {}
+  for i, label in enumerate(labels):  # 12 files: numeric order (2 before 10) is not the names' order
+    pixels = rng.randint(0, 256, (28, 28)).astype(np.uint8)
+    Image.fromarray(pixels).save(src / "test" / f"{i}.png")
+    by_pixels[pixels.tobytes()] = label
+  _write_idx1(tmp_path / labels_name, labels)
+  data_dir = str(tmp_path / "tfds")
+  imported = import_images.import_images(str(src), "fashion", data_dir, channels=1,
+                                         class_names=FASHION_NAMES, test_labels=str(tmp_path / labels_name))
+  assert imported.examples == {"train": 6, "test": 12}
+  test = data.load_images("fashion", "test", data_dir=data_dir)
+  assert test.class_names == FASHION_NAMES and test.images.shape == (12, 28, 28, 1)
+  assert {i.tobytes(): int(l) for i, l in zip(test.images, test.labels)} == by_pixels
+  assert data.load_images("fashion", data_dir=data_dir).class_names == FASHION_NAMES
+
+
+@pytest.mark.parametrize("case, message", [
+    ("count", "holds 3 image files but --test_labels=.* has 4 labels"),
+    ("label", "has label 7, but there are only 2 classes"),
+    ("magic", "is not an idx1-ubyte labels file"),
+    ("truncated", "says it holds 3 labels but has 2 label bytes"),
+    ("missing", "cannot be read"),
+    ("no_test", "has no train/ and test/ folders"),
+    ("names", "--class_names has 3 names but there are 2 class folders"),
+])
+def test_bad_test_labels_and_class_names_are_explained(tmp_path, case, message):
+  src = tmp_path / "src"
+  write_image_folder(str(src / "train"), per_class=1)
+  write_image_folder(str(tmp_path / "flat"), classes=("x",), per_class=3)
+  os.rename(tmp_path / "flat" / "x", src / "test")
+  labels_path = tmp_path / "labels-idx1-ubyte"
+  _write_idx1(labels_path, {"count": [0, 1, 0, 1], "label": [0, 7, 1]}.get(case, [0, 1, 0]))
+  if case == "magic":
+    labels_path.write_bytes(b"\x00\x00\x08\x03" + labels_path.read_bytes()[4:])
+  elif case == "truncated":
+    labels_path.write_bytes(labels_path.read_bytes()[:-1])
+  elif case == "missing":
+    labels_path = tmp_path / "nowhere"
+  elif case == "no_test":
+    src = src / "train"
+  class_names = ["a", "b", "c"] if case == "names" else None
+  with pytest.raises(UserError, match=message):
+    import_images.import_images(str(src), "pics", str(tmp_path / "tfds"), class_names=class_names,
+                                test_labels=str(labels_path))
+  assert not os.path.exists(tmp_path / "tfds" / "pics")
+
+
+def test_the_command_line_takes_nearest_class_names_and_test_labels(tmp_path):
+  originals = _upscaled_digits(tmp_path / "src", per_class=1, saved_mode="L")
+  src = tmp_path / "src"
+  for path in (src / "test").glob("*/*.png"):  # an unlabelled test folder, as Fashion-MNIST's mirror has
+    path.rename(src / "test" / f"{path.parent.name}.png")
+  _write_idx1(tmp_path / "labels-idx1-ubyte.gz", [0, 1, 2])
+  data_dir = tmp_path / "tfds"
+  result = run_cli("gan_jax.import_images", f"--src={src}", "--name=clothes", f"--data_dir={data_dir}",
+                   "--image_size=28", "--channels=1", "--resize=nearest", "--workers=1",
+                   "--class_names=T-shirt/top,Trouser,Ankle boot",
+                   f"--test_labels={tmp_path / 'labels-idx1-ubyte.gz'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Imported 3 train, 3 test images" in result.stdout
+  assert "0 -> T-shirt/top, 1 -> Trouser, 2 -> Ankle boot" in result.stderr
+  test = data.load_images("clothes", "test", data_dir=str(data_dir))
+  assert test.class_names == ["T-shirt/top", "Trouser", "Ankle boot"]
+  assert {i.tobytes(): int(l) for i, l in zip(test.images, test.labels)} == originals["test"]
+
+
+def test_an_unprepared_mnist_points_to_the_offline_mirrors(tmp_path):
+  with pytest.raises(UserError, match="Real MNIST and Fashion-MNIST without internet"):
+    data.open_source("fashion_mnist", "train", str(tmp_path), prepare=False)
