@@ -193,3 +193,31 @@ def test_losses_with_feature_matching_train(loss, regulariser):
   state, metrics = jax.jit(train_step)(state, _batch(), jax.random.PRNGKey(2))
   assert all(np.isfinite(float(v)) for v in metrics.values()), (loss, metrics)
   assert float(metrics["feature_matching"]) > 0 and float(metrics["d_reg"]) > 0
+
+
+def test_generator_batch_of_its_own_size():
+  """g_batch_size=16 with real batches of 8: G's update is the one it would make with 16 real rows (the
+  non-saturating G loss reads no real image), so its latents are those of a 16-row batch."""
+  rng = jax.random.PRNGKey(3)
+  own, _ = jax.jit(train.g_update)(_state(g_batch_size=16), _batch(8), rng)
+  shared, _ = jax.jit(train.g_update)(_state(), _batch(16), rng)
+  for a, b in zip(_leaves(own.g_params), _leaves(shared.g_params)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  eight, _ = jax.jit(train.g_update)(_state(), _batch(8), rng)
+  assert not all(np.allclose(a, b) for a, b in zip(_leaves(own.g_params), _leaves(eight.g_params)))
+
+
+def test_linear_learning_rate_decay_to_zero_over_the_run():
+  state = _state(lr_decay="linear", num_steps=10, d_steps=2, g_lr=1e-3, d_lr=2e-3)
+  params = {"w": jnp.zeros(3)}
+  gradient = {"w": jnp.ones(3)}
+  for tx, lr, updates in ((state.g_tx, 1e-3, 10), (state.d_tx, 2e-3, 20)):  # D: d_steps per step
+    opt_state = tx.init(params)
+    sizes = []
+    for _ in range(updates + 1):
+      update, opt_state = tx.update(gradient, opt_state, params)
+      sizes.append(-float(update["w"][0]))  # Adam's normalised step of a constant gradient is 1
+    np.testing.assert_allclose(sizes, lr * (1 - np.minimum(np.arange(updates + 1) / updates, 1)), rtol=1e-4,
+                               atol=1e-9)
+  constant = _state().g_tx  # lr_decay "constant": Adam as before
+  assert float(constant.update(gradient, constant.init(params), params)[0]["w"][0]) == pytest.approx(-2e-4, rel=1e-4)
