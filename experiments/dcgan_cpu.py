@@ -4,7 +4,8 @@ samples and FIDs of a short run come from the averaged weights, which are smooth
 Run:  python benchmarks/cpu_quality.py --preset=dcgan_cpu --minutes=30   # train, then FID-5k vs 10k
       python -m gan_jax.main --config=experiments/dcgan_cpu.py --dataset=cifar10_jpeg --data_dir=.data/tfds \
           --train_minutes=30
-Result (2-core CPU, 30 minutes, quiet machine, 2026-11-25): 11,761 steps (752,704 images), FID 71.5 of
+Result (2-core CPU, 30 minutes, quiet machine, 2026-11-25, EMA weights with the raw G's BatchNorm
+statistics, before the EMA had statistics of its own): 11,761 steps (752,704 images), FID 71.5 of
 5,000 EMA samples against the fixed 10,000-image training subset, KID 0.0545 +- 0.0013 (README, "Quality
 on a CPU"); CIFAR-like objects (docs/dcgan_cpu_30min.png).
 """

@@ -1,11 +1,13 @@
 """SNGAN sized for a 2-core CPU: the sngan preset's ResNets at a quarter of G's and half of D's width, and
-2 D updates per G update instead of 5, so that a short run makes enough G updates; hinge loss, spectral
-norm in D, Adam(2e-4, b1=0, b2=0.9), batch 64, EMA of G.
+2 D updates per G update instead of 5, so that a short run makes enough G updates; otherwise sngan's
+recipe (hinge loss, spectral norm in D, Adam(2e-4, b1=0, b2=0.9) decaying linearly over num_steps, batch
+64 for D and 128 for G, EMA of G; README, "Recipes").
 
 Run:  python benchmarks/cpu_quality.py --preset=sngan_cpu --minutes=30   # train, then FID-5k vs 10k
       python -m gan_jax.main --config=experiments/sngan_cpu.py --dataset=cifar10_jpeg --data_dir=.data/tfds \
           --train_minutes=30
-Result (2-core CPU, 30 minutes, quiet machine, 2026-11-25): 802 steps (102,656 images), FID 92.5 of 5,000
+Result (2-core CPU, 30 minutes, quiet machine, 2026-11-25, before sngan's G batch of 128, lr decay and
+the EMA statistics): 802 steps (102,656 images), FID 92.5 of 5,000
 EMA samples against the fixed 10,000-image training subset, KID 0.0719 +- 0.0017 (README, "Quality on a
 CPU"; docs/sngan_cpu_30min.png).
 """
