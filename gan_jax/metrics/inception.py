@@ -1,7 +1,8 @@
 """The FID Inception network (TF Inception-v3 graph of 2015-12-05) in Flax, its weights and its input.
 
 The network is the one every published FID, KID and Inception Score uses: TensorFlow's Inception-v3 of
-2015-12-05 up to `pool3` (2048 features), plus its 1008-way `logits` layer for the Inception Score.
+2015-12-05 up to `pool3` (2048 features), plus its 1008-way `logits` layer for the Inception Score,
+applied without its bias as published Inception Scores do (see `LogitsHead`).
 It differs from torchvision's Inception-v3 in the details that the TF graph has: the average pools in
 the A, C and first E blocks leave padding out of the average (count_include_pad=False), the last E
 block pools its fourth branch with a max-pool, batch norm has eps 1e-3 and no scale.
@@ -229,8 +230,26 @@ class InceptionE(nn.Module):
     return jnp.concatenate([branch1x1, branch3x3, branch3x3dbl, branch_pool], axis=-1)
 
 
+class LogitsHead(nn.Module):
+  """The 1008-way classifier of pool3 features, without its bias: logits = pool3 @ kernel.
+
+  Published Inception Scores leave the bias out: StyleGAN2-ADA's metrics/inception_score.py runs its
+  network with `no_output_bias=True`, and torch-fidelity's FeatureExtractorInceptionV3 gives the
+  Inception Score its 'logits_unbiased' feature (torch_fidelity/feature_extractor_inceptionv3.py). The
+  bias is still a parameter, so that the variables are those of the weights file (and of the converted
+  caches made before it was left out).
+  """
+
+  @nn.compact
+  def __call__(self, pool3):
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (pool3.shape[-1], NUM_LOGITS))
+    self.param("bias", nn.initializers.zeros, (NUM_LOGITS,))  # read from the file, never added
+    return jnp.matmul(pool3, kernel, precision=_HIGHEST)
+
+
 class InceptionV3(nn.Module):
-  """Preprocessed 299x299 images in INPUT_RANGE -> {'pool3': (N, 2048)[, 'logits': (N, 1008)]}.
+  """Preprocessed 299x299 images in INPUT_RANGE -> {'pool3': (N, 2048)[, 'logits': (N, 1008)]}, the
+  logits without the head's bias (LogitsHead).
 
   Submodule names follow torchvision's (and so pytorch-fid's) state_dict.
   """
@@ -259,7 +278,7 @@ class InceptionV3(nn.Module):
     pool3 = jnp.mean(x, axis=(1, 2))
     outputs = {"pool3": pool3}
     if self.with_logits:
-      outputs["logits"] = nn.Dense(NUM_LOGITS, precision=_HIGHEST, name="fc")(pool3)
+      outputs["logits"] = LogitsHead(name="fc")(pool3)
     return outputs
 
 
@@ -531,10 +550,13 @@ class InceptionFeatures:
     _check_variables(flat, path)
     return cls(traverse_util.unflatten_dict(flat, sep="/"), description=path)
 
+  def missing_head_message(self) -> str:
+    return (f"the Inception weights {self.description} have no 1008-way logits head, which the "
+            f"Inception Score needs; use pytorch-fid's {PYTORCH_FID_URL}")
+
   def _run(self, images, batch_size: int, want_logits: bool):
     if want_logits and not self.has_logits:
-      raise UserError(f"the Inception weights {self.description} have no 1008-way logits head, "
-                      f"which the Inception Score needs; use pytorch-fid's {PYTORCH_FID_URL}")
+      raise UserError(self.missing_head_message())
     num_devices = self._mesh.devices.size
     batch_size = -(-batch_size // num_devices) * num_devices
     pool3, logits = [], []
@@ -569,7 +591,7 @@ class InceptionFeatures:
     return self._run(images, batch_size, want_logits=False)[0]
 
   def features_and_logits(self, images, batch_size: int = DEFAULT_BATCH_SIZE):
-    """(pool3 features (N, 2048), logits (N, 1008)), both float64; needs the logits head."""
+    """(pool3 features (N, 2048), logits without the bias (N, 1008)), both float64; needs the head."""
     return self._run(images, batch_size, want_logits=True)
 
 

@@ -149,6 +149,8 @@ def evaluate_images(images, reference: ReferenceStatistics,
   `evaluate_features`.
   """
   inception = inception or inception_lib.load_inception()
+  if "is" in metrics and not inception.has_logits:
+    logging.warning("No Inception Score: %s", inception.missing_head_message())
   if "is" in metrics and inception.has_logits:
     features, logits = inception.features_and_logits(images, batch_size=batch_size)
   else:
