@@ -525,23 +525,61 @@ def _embed(variables, images, with_logits: bool):
   return InceptionV3(with_logits=with_logits).apply(variables, preprocess(images))
 
 
-class InceptionFeatures:
-  """The FID Inception network with its weights: embeds uint8 images into pool3 features and logits.
+class BatchedNetwork:
+  """A feature network with its weights, run over uint8 images in batches split over all local devices.
 
-  Batches are split over all local devices. A short batch (the last one, or a set smaller than the
-  batch size) is padded to the smallest of batch_size, batch_size / 2, batch_size / 4, ... that holds
-  it (see `padded_size`): a few compiled programs per image size, and no short batch costs twice its
-  images. Padding every batch to batch_size instead made 100 images cost 500 at the default size.
+  A short batch (the last one, or a set smaller than the batch size) is padded to the smallest of
+  batch_size, batch_size / 2, batch_size / 4, ... that holds it (see `padded_size`): a few compiled
+  programs per image size, and no short batch costs twice its images. Padding every batch to
+  batch_size instead made 100 images cost 500 at the default size.
   """
+  name = "the network"
 
   def __init__(self, variables, description: str = ""):
-    self.has_logits = "fc" in variables["params"]
     self.description = description
     devices = np.array(jax.local_devices())
     self._mesh = jax.sharding.Mesh(devices, ("batch",))
     replicated = jax.sharding.NamedSharding(self._mesh, jax.sharding.PartitionSpec())
     self._batch_sharding = jax.sharding.NamedSharding(self._mesh, jax.sharding.PartitionSpec("batch"))
     self._variables = jax.device_put(variables, replicated)
+
+  def _outputs(self, embed, images, batch_size: int, widths: Dict[str, int],
+               dtype=np.float64) -> Dict[str, np.ndarray]:
+    """{name: (N, width)} of the outputs `widths` names, of embed(variables, padded uint8 batch)."""
+    num_devices = self._mesh.devices.size
+    batch_size = -(-batch_size // num_devices) * num_devices
+    collected = {name: [] for name in widths}
+    in_flight = None
+
+    def collect(outputs, count):
+      for name, parts in collected.items():
+        parts.append(np.asarray(outputs[name][:count], dtype))
+
+    for batch in _batches(images, batch_size):
+      if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+        raise UserError(f"{self.name} needs uint8 images (N, H, W, 1 or 3), got {batch.dtype} "
+                        f"{batch.shape}")
+      count = len(batch)
+      padded = np.pad(batch, ((0, padded_size(count, batch_size, num_devices) - count), (0, 0), (0, 0),
+                              (0, 0)))
+      outputs = embed(self._variables, jax.device_put(padded, self._batch_sharding))
+      # Fetch the previous batch only now, so that the device already works on this one.
+      if in_flight is not None:
+        collect(*in_flight)
+      in_flight = (outputs, count)
+    if in_flight is not None:
+      collect(*in_flight)
+    return {name: np.concatenate(parts) if parts else np.zeros((0, widths[name]), dtype)
+            for name, parts in collected.items()}
+
+
+class InceptionFeatures(BatchedNetwork):
+  """The FID Inception network with its weights: embeds uint8 images into pool3 features and logits."""
+  name = "Inception"
+
+  def __init__(self, variables, description: str = ""):
+    super().__init__(variables, description)
+    self.has_logits = "fc" in variables["params"]
 
   @classmethod
   def from_npz(cls, path: str) -> "InceptionFeatures":
@@ -557,34 +595,10 @@ class InceptionFeatures:
   def _run(self, images, batch_size: int, want_logits: bool):
     if want_logits and not self.has_logits:
       raise UserError(self.missing_head_message())
-    num_devices = self._mesh.devices.size
-    batch_size = -(-batch_size // num_devices) * num_devices
-    pool3, logits = [], []
-    in_flight = None
-
-    def collect(outputs, count):
-      pool3.append(np.asarray(outputs["pool3"][:count], np.float64))
-      if want_logits:
-        logits.append(np.asarray(outputs["logits"][:count], np.float64))
-
-    for batch in _batches(images, batch_size):
-      if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
-        raise UserError(f"Inception needs uint8 images (N, H, W, 1 or 3), got {batch.dtype} "
-                        f"{batch.shape}")
-      count = len(batch)
-      padded = np.pad(batch, ((0, padded_size(count, batch_size, num_devices) - count), (0, 0), (0, 0),
-                              (0, 0)))
-      outputs = _embed(self._variables, jax.device_put(padded, self._batch_sharding),
-                       with_logits=self.has_logits)
-      # Fetch the previous batch only now, so that the device already works on this one.
-      if in_flight is not None:
-        collect(*in_flight)
-      in_flight = (outputs, count)
-    if in_flight is not None:
-      collect(*in_flight)
-    empty = np.zeros((0, NUM_FEATURES))
-    features = np.concatenate(pool3) if pool3 else empty
-    return features, (np.concatenate(logits) if logits else np.zeros((0, NUM_LOGITS)))
+    widths = {"pool3": NUM_FEATURES, **({"logits": NUM_LOGITS} if want_logits else {})}
+    outputs = self._outputs(functools.partial(_embed, with_logits=self.has_logits), images, batch_size,
+                            widths)
+    return outputs["pool3"], outputs.get("logits")
 
   def features(self, images, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """pool3 features (N, 2048) float64 of uint8 images: an array or an iterable of arrays."""
