@@ -489,7 +489,7 @@ def resolve_weights(weights: Optional[str] = None, cache_dir: Optional[str] = No
 # Running the network.
 
 
-def _batches(images: Union[np.ndarray, Iterable[np.ndarray]], batch_size: int):
+def rebatch(images: Union[np.ndarray, Iterable[np.ndarray]], batch_size: int):
   """Re-cuts an array or an iterable of arrays into batches of exactly `batch_size` (last: fewer)."""
   if hasattr(images, "shape"):  # One array, numpy or jax.
     images = np.asarray(images)
@@ -555,7 +555,7 @@ class BatchedNetwork:
       for name, parts in collected.items():
         parts.append(np.asarray(outputs[name][:count], dtype))
 
-    for batch in _batches(images, batch_size):
+    for batch in rebatch(images, batch_size):
       if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
         raise UserError(f"{self.name} needs uint8 images (N, H, W, 1 or 3), got {batch.dtype} "
                         f"{batch.shape}")
