@@ -85,7 +85,8 @@ def test_intra_fid_needs_enough_images_of_every_class():
   real_labels = np.repeat([0, 1], 150)
   value, why_not = classes.intra_fid(features, labels, rng.normal(size=(300, 4)), real_labels, 2)
   assert value is None
-  assert why_not == "intra-FID needs 100 images of every class on either side; class 1 has 99 generated images"
+  assert why_not == ("intra-FID needs 100 images of every class on either side; class 1 has 99 generated "
+                     "images")
   assert classes.intra_fid(features, labels, rng.normal(size=(300, 4)), real_labels, 2,
                            min_per_class=99)[0] is not None
 

@@ -213,7 +213,7 @@ def evaluate_features(features: np.ndarray, reference: ReferenceStatistics,
                       probe: Optional[classes.LinearProbe] = None,
                       vgg_features: Optional[np.ndarray] = None,
                       vgg_reference: Optional[np.ndarray] = None,
-                      intra_fid_min_per_class: int = classes.INTRA_FID_MIN_PER_CLASS) -> Dict[str, float]:
+                      intra_fid_min_per_class: Optional[int] = None) -> Dict[str, float]:
   """Metrics of generated images' Inception outputs against `reference`.
 
   Keys: fid; kid, kid_std; is, is_std (only with logits); precision_inception, recall_inception (k-NN
@@ -246,8 +246,9 @@ def evaluate_features(features: np.ndarray, reference: ReferenceStatistics,
       results["probe_accuracy_real_test"] = probe.test_accuracy
   if labels is not None and "intra_fid" in metrics and reference.labels is not None:
     num_classes = max(int(np.max(labels)), int(np.max(reference.labels))) + 1
+    minimum = intra_fid_min_per_class or classes.INTRA_FID_MIN_PER_CLASS
     value, why_not = classes.intra_fid(features, labels, reference.features, reference.labels,
-                                       num_classes, intra_fid_min_per_class)
+                                       num_classes, minimum)
     if value is None:
       logging.warning("No intra-FID: %s", why_not)
     else:
