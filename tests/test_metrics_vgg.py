@@ -5,9 +5,13 @@ The real vgg16 file is 528 MB, so the forward pass is checked on a narrow VGG-16
 and names with fewer channels. That the reader expects torchvision's own shapes of real files is
 checked against torchvision's published parameter count.
 """
+import os
+
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
+from gan_jax import metrics
 from gan_jax.errors import UserError
 from gan_jax.metrics import vgg
 import torch_files
@@ -157,3 +161,28 @@ def test_a_file_of_another_network_is_one_clear_error(tmp_path):
   (tmp_path / "garbage.pth").write_bytes(b"not a torch file")
   with pytest.raises(UserError, match="cannot read VGG-16 weights"):
     vgg.load_vgg16(str(tmp_path / "garbage.pth"))
+
+
+def test_reference_features_are_computed_once_per_weights_as_float16(tmp_path, monkeypatch):
+  path = str(tmp_path / "vgg16_narrow.pth")
+  torch_files.save_state_dict(path, _state_dict())
+  network = vgg.load_vgg16(path, **NARROW)
+  embedded = []
+  original = vgg.VGGFeatures.features
+
+  def counting(self, images, batch_size=vgg.DEFAULT_BATCH_SIZE):
+    features = original(self, images, batch_size)
+    embedded.append(len(features))
+    return features
+
+  monkeypatch.setattr(vgg.VGGFeatures, "features", counting)
+  cache = str(tmp_path / "cache")
+  with tfds.testing.mock_data(num_examples=6):
+    first = metrics.reference_vgg_features("cifar10", "train", network, cache_dir=cache, batch_size=4)
+    again = metrics.reference_vgg_features("cifar10", "train", network, cache_dir=cache, batch_size=4)
+    source = tfds.data_source("cifar10", split="train")
+    images = np.stack([np.asarray(source[i]["image"]) for i in range(6)])
+  assert embedded == [6] and first.dtype == np.float16 and first.shape == (6, 16)
+  np.testing.assert_array_equal(again, first)
+  np.testing.assert_allclose(first, original(network, images), rtol=1e-3, atol=1e-3)
+  assert os.listdir(os.path.join(cache, "reference_stats")) == [f"cifar10_train_all_{network.protocol}.npz"]
