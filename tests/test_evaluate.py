@@ -72,6 +72,14 @@ def test_load_samples_checks_the_array(tmp_path):
   np.savez(bad, images=np.zeros((4, 8, 8, 3), np.float32))
   with pytest.raises(UserError, match="expected uint8"):
     evaluate.load_samples(str(bad))
+  # Labels beside the images (gan_jax.sample writes both) are the classes for the class metrics.
+  assert evaluate.load_labels(str(good), 4) is None
+  labelled = tmp_path / "labelled.npz"
+  np.savez(labelled, images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.array([0, 1, 1, 0]))
+  assert evaluate.load_samples(str(labelled)).shape == (4, 8, 8, 3)
+  np.testing.assert_array_equal(evaluate.load_labels(str(labelled), 4), [0, 1, 1, 0])
+  with pytest.raises(UserError, match="expected 5 class indices, one per image"):
+    evaluate.load_labels(str(labelled), 5)
 
 
 @pytest.mark.parametrize("args, message", [
