@@ -144,6 +144,12 @@ def test_the_probe_is_fitted_once_and_cached_beside_the_statistics(tmp_path):
   np.testing.assert_array_equal(again.weights, probe.weights)
   assert 0 <= probe.test_accuracy <= 1 and again.test_accuracy == probe.test_accuracy
   assert "tested on cifar10[test]" in again.description
+  with tfds.testing.mock_data(num_examples=44):
+    grown = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor,
+                                         need_labels=True)
+    refitted = metrics.reference_probe("cifar10", "train", grown, cache_dir=str(tmp_path),
+                                       inception=extractor)
+  assert refitted.dataset_size == 44 and probe.dataset_size == 40
   assert sorted(os.listdir(tmp_path / "reference_stats")) == [
       f"cifar10_test_all_{metrics.PROTOCOL}.npz", f"cifar10_train_all_{metrics.PROTOCOL}.npz",
       f"cifar10_train_all_{metrics.PROTOCOL}_{classes.PROBE_PROTOCOL}.npz"]

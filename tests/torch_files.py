@@ -36,18 +36,19 @@ def _ordered_dict() -> bytes:
   return _global("collections", "OrderedDict") + pickle.EMPTY_TUPLE + pickle.REDUCE
 
 
-def save_state_dict(path: str, arrays: dict) -> None:
-  """torch.save(OrderedDict of contiguous tensors) of numpy arrays, in the zip format."""
+def save_state_dict(path: str, arrays: dict, rebuild: str = "_rebuild_tensor_v2") -> None:
+  """torch.save(OrderedDict of contiguous tensors) of numpy arrays, in the zip format. `rebuild`:
+  "_rebuild_tensor" writes tensors as PyTorch < 0.4 did (without requires_grad and hooks)."""
   body = [pickle.PROTO + b"\x02", _ordered_dict(), pickle.MARK]
   storages = {}
   for key, (name, value) in enumerate(arrays.items()):
-    value = np.ascontiguousarray(value)
+    value = np.array(value, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     strides = [s // value.itemsize for s in value.strides]
     storage = (pickle.MARK + _text("storage") + _global("torch", _STORAGES[value.dtype]) + _text(str(key))
                + _text("cpu") + _int(value.size) + pickle.TUPLE + pickle.BINPERSID)
-    body += [_text(name), _global("torch._utils", "_rebuild_tensor_v2"), pickle.MARK, storage, _int(0),
-             _int_tuple(value.shape), _int_tuple(strides), pickle.NEWFALSE, _ordered_dict(),
-             pickle.TUPLE, pickle.REDUCE]
+    extra = [pickle.NEWFALSE, _ordered_dict()] if rebuild == "_rebuild_tensor_v2" else []
+    body += [_text(name), _global("torch._utils", rebuild), pickle.MARK, storage, _int(0),
+             _int_tuple(value.shape), _int_tuple(strides), *extra, pickle.TUPLE, pickle.REDUCE]
     storages[str(key)] = value.astype(value.dtype.newbyteorder("<")).tobytes()
   body += [pickle.SETITEMS, pickle.STOP]
   with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:

@@ -51,6 +51,7 @@ class LinearProbe:
   train_accuracy: float
   test_accuracy: float
   description: str
+  dataset_size: int = 0  # of the split whose images it was fitted on (a grown split is fitted again)
 
   @property
   def num_classes(self) -> int:
@@ -75,7 +76,8 @@ class LinearProbe:
     with files.atomic_path(path) as temporary:
       np.savez(temporary, mean=self.mean, scale=self.scale, weights=self.weights, bias=self.bias,
                train_accuracy=self.train_accuracy, test_accuracy=self.test_accuracy,
-               description=np.array(self.description), protocol=np.array(PROBE_PROTOCOL))
+               description=np.array(self.description), dataset_size=self.dataset_size,
+               protocol=np.array(PROBE_PROTOCOL))
 
   @classmethod
   def load(cls, path: str) -> "LinearProbe":
@@ -84,7 +86,7 @@ class LinearProbe:
         raise UserError(f"{path} holds a probe of protocol {f['protocol']}, not {PROBE_PROTOCOL}; delete it")
       return cls(mean=f["mean"], scale=f["scale"], weights=f["weights"], bias=f["bias"],
                  train_accuracy=float(f["train_accuracy"]), test_accuracy=float(f["test_accuracy"]),
-                 description=str(f["description"]))
+                 description=str(f["description"]), dataset_size=int(f["dataset_size"]))
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, num_classes: int, l2: float = L2,

@@ -192,11 +192,16 @@ def reference_probe(dataset: str, split: str, reference: ReferenceStatistics,
   path = statistics_path(cache_dir, dataset, split, reference_size, image_size,
                          protocol=f"{PROTOCOL}_{classes.PROBE_PROTOCOL}")
   if os.path.exists(path):
-    return classes.LinearProbe.load(path)
+    cached = classes.LinearProbe.load(path)
+    if cached.dataset_size == reference.dataset_size:
+      return cached
+    logging.info("%s was fitted on a split of %d images, the split now has %d: fitting again", path,
+                 cached.dataset_size, reference.dataset_size)
   num_classes = int(reference.labels.max()) + 1
   logging.info("Fitting the linear probe on %s (%d classes)", reference.description, num_classes)
   probe = classes.fit_probe(reference.features, reference.labels, num_classes,
                             description=f"{reference.description}, {classes.PROBE_PROTOCOL}")
+  probe = dataclasses.replace(probe, dataset_size=reference.dataset_size)
   test_split = test_split_of(dataset, split, data_dir)
   if test_split:
     test = reference_statistics(dataset, test_split, data_dir, cache_dir, image_size=image_size,
