@@ -8,7 +8,8 @@ the generator's accuracy against. Protocol (PROBE_PROTOCOL, part of the cache fi
   * features standardised with the training features' mean and standard deviation (1 where constant),
   * softmax regression with a bias per class, loss = mean cross-entropy + L2 / 2 * |W|^2 (the bias
     not penalised), L2 = 1e-4,
-  * fitted full-batch in float64 by L-BFGS (scipy's L-BFGS-B) from zeros, at most 500 iterations.
+  * fitted full-batch by L-BFGS (scipy's L-BFGS-B) from zeros, at most 500 iterations (the loss and its
+    gradient in float32).
 A probe, not the generator's own classifier: it reads only features of real images and knows nothing of
 the generator (unlike a classifier trained with it, it cannot be fooled by its artefacts more than
 Inception is).
@@ -23,9 +24,10 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
-import scipy.special
 
 from gan_jax import files
 from gan_jax.errors import UserError
@@ -100,18 +102,27 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, num_classes: int, l2: fl
   mean = features.mean(axis=0)
   scale = features.std(axis=0)
   scale = np.where(scale > 0, scale, 1.0)
-  x = (features - mean) / scale
-  n, dim = x.shape
-  one_hot = np.eye(num_classes)[labels]
+  n, dim = features.shape
+  # The products with the (N, D) features, nearly all of the work, run in JAX (float32 at HIGHEST
+  # precision, on the accelerator where there is one): 50,000 x 2,048 features cost ~2 s an iteration in
+  # float64 numpy on 2 CPU cores. L-BFGS itself works on the few parameters in float64.
+  x = jnp.asarray((features - mean) / scale, jnp.float32)
+  one_hot = jax.nn.one_hot(jnp.asarray(labels), num_classes, dtype=jnp.float32)
+
+  @jax.jit
+  def objective(weights, bias):
+    logits = jnp.matmul(x, weights, precision=jax.lax.Precision.HIGHEST) + bias
+    cross_entropy = -jnp.sum(one_hot * jax.nn.log_softmax(logits, axis=1)) / n
+    return cross_entropy + l2 / 2 * jnp.sum(weights * weights)
+
+  loss_and_gradients = jax.jit(jax.value_and_grad(objective, argnums=(0, 1)))
 
   def loss_and_gradient(flat):
-    weights, bias = flat[:dim * num_classes].reshape(dim, num_classes), flat[dim * num_classes:]
-    logits = x @ weights + bias
-    log_p = scipy.special.log_softmax(logits, axis=1)
-    loss = -np.sum(one_hot * log_p) / n + l2 / 2 * np.sum(weights * weights)
-    residual = (np.exp(log_p) - one_hot) / n
-    gradient = np.concatenate([(x.T @ residual + l2 * weights).ravel(), residual.sum(axis=0)])
-    return loss, gradient
+    weights = jnp.asarray(flat[:dim * num_classes].reshape(dim, num_classes), jnp.float32)
+    loss, (d_weights, d_bias) = loss_and_gradients(weights, jnp.asarray(flat[dim * num_classes:],
+                                                                        jnp.float32))
+    return float(loss), np.concatenate([np.asarray(d_weights, np.float64).ravel(),
+                                        np.asarray(d_bias, np.float64)])
 
   result = scipy.optimize.minimize(loss_and_gradient, np.zeros(dim * num_classes + num_classes),
                                    jac=True, method="L-BFGS-B", options={"maxiter": max_iterations})
