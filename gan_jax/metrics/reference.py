@@ -166,7 +166,7 @@ def reference_vgg_features(dataset: str, split: str, vgg: vgg_lib.VGGFeatures,
   return features
 
 
-def test_split_of(dataset: str, split: str, data_dir: Optional[str] = None) -> Optional[str]:
+def probe_test_split(dataset: str, split: str, data_dir: Optional[str] = None) -> Optional[str]:
   """The split that tests a probe fitted on `split`: 'test' where the dataset has one (and it is not
   `split` itself), else None."""
   if split == "test":
@@ -202,7 +202,7 @@ def reference_probe(dataset: str, split: str, reference: ReferenceStatistics,
   probe = classes.fit_probe(reference.features, reference.labels, num_classes,
                             description=f"{reference.description}, {classes.PROBE_PROTOCOL}")
   probe = dataclasses.replace(probe, dataset_size=reference.dataset_size)
-  test_split = test_split_of(dataset, split, data_dir)
+  test_split = probe_test_split(dataset, split, data_dir)
   if test_split:
     test = reference_statistics(dataset, test_split, data_dir, cache_dir, image_size=image_size,
                                 inception=inception, batch_size=batch_size, need_labels=True)
@@ -287,7 +287,9 @@ def evaluate_images(images, reference: ReferenceStatistics,
   if use_vgg:
     # Both networks see each chunk of images once: a generator's images are drawn only once, and a
     # split larger than memory is never held whole.
-    parts = [(*embed(chunk), vgg.features(chunk, batch_size=batch_size))
+    # VGG-16 at 224x224 holds ~13 MB of activations per image in its first block: smaller batches.
+    vgg_batch_size = min(batch_size, vgg_lib.DEFAULT_BATCH_SIZE)
+    parts = [(*embed(chunk), vgg.features(chunk, batch_size=vgg_batch_size))
              for chunk in inception_lib.rebatch(images, _CHUNK_BATCHES * batch_size)]
     features = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, inception_lib.NUM_FEATURES))
     logits = np.concatenate([p[1] for p in parts]) if want_logits and parts else None
