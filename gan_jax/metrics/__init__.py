@@ -31,6 +31,14 @@ the cache directory is $GAN_JAX_CACHE_DIR or ~/.cache/gan_jax.
   inception = load_inception()
   reference = reference_statistics("cifar10", "train", inception=inception)
   print(evaluate_images(generated_uint8_images, reference, inception))
+  # Precision/recall as published, on VGG-16 features:
+  vgg = load_vgg16("vgg16-397923af.pth")
+  print(evaluate_images(generated_uint8_images, reference, inception, vgg=vgg,
+                        vgg_reference=reference_vgg_features("cifar10", "train", vgg)))
+  # Class metrics of a conditional generator's images and the classes they were drawn for:
+  reference = reference_statistics("cifar10", "train", inception=inception, need_labels=True)
+  probe = reference_probe("cifar10", "train", reference, inception=inception)
+  print(evaluate_images(images, reference, inception, labels=labels, probe=probe))
 """
 from gan_jax.metrics.classes import fit_probe
 from gan_jax.metrics.classes import intra_fid
