@@ -190,10 +190,11 @@ def test_fid_is_zero_for_the_same_images_and_grows_with_corruption(inception):
   assert fids == sorted(fids) and fids[0] > 1, fids
   # KID's estimate is unbiased, so it can be slightly negative for close sets; the heavy noise is far.
   assert results[-1]["kid"] > max(results[0]["kid"], 0)
-  assert results[-1]["precision"] <= results[0]["precision"]
+  assert results[-1]["precision_inception"] <= results[0]["precision_inception"]
   assert all(r["num_images"] == len(real) for r in results)
-  print("FID, KID, precision, recall by noise:", [
-      (round(r["fid"], 1), round(r["kid"], 3), r["precision"], r["recall"]) for r in results])
+  print("FID, KID, precision, recall (Inception features) by noise:", [
+      (round(r["fid"], 1), round(r["kid"], 3), r["precision_inception"], r["recall_inception"])
+      for r in results])
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
