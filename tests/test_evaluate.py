@@ -181,3 +181,14 @@ def test_conditional_sampling_draws_the_classes_asked_for(tmp_path):
   # The same latents: where both asked for class 2 the images agree, elsewhere the class changed them.
   np.testing.assert_array_equal(only_2[[2, 5]], every_class[[2, 5]])
   assert np.abs(only_2[[0, 1, 3, 4]].astype(int) - every_class[[0, 1, 3, 4]]).max() > 0
+
+
+def test_weights_without_the_logits_head_say_so_in_one_line(caplog):
+  stand_in = _StandInInception()
+  images = np.random.RandomState(0).randint(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+  reference = metrics.ReferenceStatistics.from_features(stand_in.features(images), "real", 12)
+  with caplog.at_level("WARNING"):
+    result = metrics.evaluate_images(images, reference, stand_in, metrics=("fid", "is"))
+  assert "fid" in result and "is" not in result
+  [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert warning == "No Inception Score: the stand-in has no logits head"
