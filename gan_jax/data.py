@@ -18,7 +18,7 @@ import re
 import urllib.error
 import urllib.request
 import zipfile
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
@@ -282,11 +282,21 @@ def iterate_images(name: str, split: str, data_dir: Optional[str], image_size: O
                    indices: Optional[np.ndarray] = None) -> Iterator[np.ndarray]:
   """The images of a split (or those at `indices`) in order, fitted to `image_size` (None: as they are),
   in chunks of uint8 (n, H, W, C): a pass over a split of any size in bounded memory."""
+  for images, _ in iterate_labelled_images(name, split, data_dir, image_size, indices):
+    yield images
+
+
+def iterate_labelled_images(name: str, split: str, data_dir: Optional[str],
+                            image_size: Optional[int] = None,
+                            indices: Optional[np.ndarray] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  """As iterate_images, with each chunk's int32 labels (0 for a dataset without labels)."""
   source = open_source(name, split, data_dir)
   indices = np.arange(len(source)) if indices is None else np.asarray(indices)
   for start in range(0, len(indices), _READ_CHUNK):
-    images = [record_image(r["image"])[None] for r in _read_all(source, indices[start:start + _READ_CHUNK])]
-    yield np.concatenate([fit_to_size(image, image_size) if image_size else image for image in images])
+    records = _read_all(source, indices[start:start + _READ_CHUNK])
+    images = [record_image(r["image"])[None] for r in records]
+    yield (np.concatenate([fit_to_size(image, image_size) if image_size else image for image in images]),
+           np.asarray([r.get("label", 0) for r in records], np.int32))
 
 
 def _class_names(source) -> list:

@@ -109,24 +109,31 @@ def _write_errors_as_user_errors(workdir: str):
 class _FidDuringTraining:
   """FID of the generator on `eval_samples` images, recorded in metrics.json; keeps the best checkpoint.
 
-  The Inception network and the reference statistics are loaded before training starts, so a missing
-  weights file stops the run at once rather than at the first evaluation.
+  Conditional runs also get the Inception linear-probe accuracy (and its ceiling on the real test split):
+  one matrix product on the features FID computes anyway. Intra-FID, one FID per class, is left to
+  `python -m gan_jax.evaluate`.
+
+  The Inception network, the reference statistics and the probe are loaded before training starts, so a
+  missing weights file stops the run at once rather than at the first evaluation.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_classes: int = 0):
     self.config, self.workdir = config, workdir
+    self.metric_names = ("fid", "probe") if config.conditional and num_classes > 1 else ("fid",)
     # The last batch is padded to a full one: no batch larger than the evaluation itself.
     self.batch_size = min(metrics.inception.DEFAULT_BATCH_SIZE, config.eval_samples)
     self.inception = metrics.load_inception()
-    self.reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
-                                                  image_size=config.image_size,
-                                                  inception=self.inception, batch_size=self.batch_size)
+    self.references = scoring.run_references(config, num_classes if config.conditional else 0,
+                                             self.inception, self.metric_names, self.batch_size)
     self.best = checkpointing.Checkpoints(workdir, keep=1, subdir="best", best_metric="fid")
 
   def __call__(self, state) -> dict:
-    result = scoring.score_generator(state, self.workdir, self.config.eval_samples, self.reference,
-                                     self.inception, metric_names=("fid",), batch_size=self.batch_size)
-    logging.info("step %d: FID %.2f on %d samples", result["step"], result["fid"],
+    result = scoring.score_generator(state, self.workdir, self.config.eval_samples, self.references,
+                                     self.inception, metric_names=self.metric_names,
+                                     batch_size=self.batch_size)
+    probe = (f", linear-probe accuracy {result['probe_accuracy']:.3f}" if "probe_accuracy" in result
+             else "")
+    logging.info("step %d: FID %.2f%s on %d samples", result["step"], result["fid"], probe,
                  self.config.eval_samples)
     self.best.save(state, metrics={"fid": float(result["fid"])})
     return result
@@ -240,7 +247,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
   if is_chief:
     run_info.save(workdir, image_shape, dataset.class_names)
 
-  fid_during_training = _FidDuringTraining(config, workdir) if config.eval_every else None
+  fid_during_training = (_FidDuringTraining(config, workdir, dataset.num_classes) if config.eval_every
+                         else None)
   template = train_lib.create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
                                           num_classes=dataset.num_classes, axis_name=dp.axis_name)
   checkpoints = checkpointing.Checkpoints(workdir, config.keep_checkpoints)

@@ -113,7 +113,7 @@ def test_preprocess_scales_like_the_tf_graph_and_repeats_grayscale():
 
 
 def test_logits_head_of_pytorch_fid_weights(inception, golden, weights_npz):
-  """Weights with pytorch-fid's fc head: the same features, and logits = features @ W + b."""
+  """Weights with pytorch-fid's fc head: the same features, and logits = features @ W (no bias)."""
   with np.load(weights_npz) as f:
     flat = {k: f[k] for k in f.files if k.startswith(("params/", "batch_stats/"))}
   rng = np.random.RandomState(0)
@@ -124,10 +124,41 @@ def test_logits_head_of_pytorch_fid_weights(inception, golden, weights_npz):
   assert with_head.has_logits and not inception.has_logits
   features, logits = with_head.features_and_logits(golden["images"][:BATCH], batch_size=BATCH)
   np.testing.assert_allclose(features, inception.features(golden["images"][:BATCH], BATCH), rtol=1e-6)
-  expected = features @ flat["params/fc/kernel"].astype(np.float64) + flat["params/fc/bias"]
+  expected = features @ flat["params/fc/kernel"].astype(np.float64)
   np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+  assert np.abs(logits - (expected + flat["params/fc/bias"])).max() > 1  # the bias was left out
   with pytest.raises(UserError, match="no 1008-way logits head"):
     inception.features_and_logits(golden["images"][:1])
+
+
+def _softmax(logits):
+  exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _inception_score_by_hand(p):
+  """exp(E_x KL(p(y|x) || p(y))) of one split of class probabilities (N, 1008)."""
+  marginal = p.mean(axis=0)
+  return np.exp(np.mean(np.sum(p * (np.log(p) - np.log(marginal)), axis=1)))
+
+
+def test_inception_score_uses_the_logits_head_without_its_bias():
+  """The published IS (StyleGAN2-ADA's no_output_bias, torch-fidelity's logits_unbiased): softmax of
+  pool3 @ W. The head here has a bias that would change the score by far more than the tolerance."""
+  rng = np.random.RandomState(0)
+  pool3 = np.abs(rng.normal(size=(50, 2048)))  # pool3 features are means of ReLUs: non-negative
+  kernel = rng.normal(scale=0.15, size=(2048, 1008))  # confident and varied: a high score
+  bias = np.zeros(1008)
+  bias[:3] = 40.0  # a bias that pulls every image into three classes: a score of at most 3
+  variables = {"params": {"kernel": kernel.astype(np.float32), "bias": bias.astype(np.float32)}}
+  logits = np.asarray(inception_lib.LogitsHead().apply(variables, jnp.asarray(pool3, jnp.float32)),
+                      np.float64)
+  np.testing.assert_allclose(logits, pool3 @ kernel, rtol=1e-4, atol=1e-3)
+  score, _ = metrics.inception_score(logits, num_splits=1)
+  unbiased = _inception_score_by_hand(_softmax(pool3 @ kernel))
+  with_bias = _inception_score_by_hand(_softmax(pool3 @ kernel + bias))
+  assert score == pytest.approx(unbiased, rel=1e-4)
+  assert unbiased > 10 and with_bias < 3, (unbiased, with_bias)
 
 
 def _photo_crops(count, seed):
@@ -159,10 +190,11 @@ def test_fid_is_zero_for_the_same_images_and_grows_with_corruption(inception):
   assert fids == sorted(fids) and fids[0] > 1, fids
   # KID's estimate is unbiased, so it can be slightly negative for close sets; the heavy noise is far.
   assert results[-1]["kid"] > max(results[0]["kid"], 0)
-  assert results[-1]["precision"] <= results[0]["precision"]
+  assert results[-1]["precision_inception"] <= results[0]["precision_inception"]
   assert all(r["num_images"] == len(real) for r in results)
-  print("FID, KID, precision, recall by noise:", [
-      (round(r["fid"], 1), round(r["kid"], 3), r["precision"], r["recall"]) for r in results])
+  print("FID, KID, precision, recall (Inception features) by noise:", [
+      (round(r["fid"], 1), round(r["kid"], 3), r["precision_inception"], r["recall_inception"])
+      for r in results])
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):

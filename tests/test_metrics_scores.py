@@ -130,3 +130,20 @@ def test_precision_recall_matches_brute_force(monkeypatch, row_block):
 def test_precision_recall_of_a_set_with_itself_is_one():
   real = _features(50, dim=16)
   assert metrics.precision_recall(real, real) == (1.0, 1.0)
+
+
+def test_precision_recall_names_say_which_features_they_come_from():
+  """precision/recall only from VGG-16 features (the published metric); on Inception features they are
+  precision_inception/recall_inception."""
+  real, fake = _features(80, dim=16, seed=0), _features(70, dim=16, seed=1, shift=0.4, scale=0.7)
+  vgg_real, vgg_fake = _features(80, dim=24, seed=2), _features(70, dim=24, seed=3, shift=0.1)
+  reference = metrics.ReferenceStatistics.from_features(real, "real", len(real))
+  inception_only = metrics.evaluate_features(fake, reference, metrics=("pr",))
+  assert set(inception_only) == {"precision_inception", "recall_inception"}
+  assert (inception_only["precision_inception"], inception_only["recall_inception"]) == pytest.approx(
+      _precision_recall_brute_force(real, fake, k=3), abs=1e-12)
+  both = metrics.evaluate_features(fake, reference, metrics=("pr",), vgg_features=vgg_fake,
+                                   vgg_reference=vgg_real)
+  assert (both["precision"], both["recall"]) == pytest.approx(
+      _precision_recall_brute_force(vgg_real, vgg_fake, k=3), abs=1e-12)
+  assert (both["precision"], both["recall"]) != (both["precision_inception"], both["recall_inception"])

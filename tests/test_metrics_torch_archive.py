@@ -9,6 +9,7 @@ import pytest
 
 from gan_jax.metrics import inception as inception_lib
 from gan_jax.metrics import torch_archive
+import torch_files
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -43,6 +44,29 @@ def test_pytorch_fid_names_become_flax_variables(expected):
   np.testing.assert_array_equal(flat["params/fc/kernel"], expected["fc.weight"].T.astype(np.float32))
   np.testing.assert_array_equal(flat["params/fc/bias"], expected["fc.bias"].astype(np.float32))
   assert len(flat) == 7  # bn.num_batches_tracked is dropped.
+
+
+@pytest.mark.parametrize("rebuild", ["_rebuild_tensor_v2", "_rebuild_tensor"])
+def test_files_written_without_torch_are_read_back(tmp_path, rebuild):
+  """tests/torch_files.py, which the VGG-16 tests write their weights with, in torch's layout (the one
+  of torch_state_dict_zip.pth above); _rebuild_tensor is how PyTorch < 0.4 saved tensors."""
+  arrays = {"a.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "a.bias": np.ones(3),
+            "steps": np.array(7, np.int64)}
+  path = str(tmp_path / "written.pth")
+  torch_files.save_state_dict(path, arrays, rebuild=rebuild)
+  state = torch_archive.load(path)
+  assert list(state) == list(arrays)
+  for name, value in arrays.items():
+    assert state[name].dtype == value.dtype and state[name].shape == value.shape
+    np.testing.assert_array_equal(state[name], value)
+
+
+def test_files_written_without_torch_are_what_torch_reads(tmp_path):
+  torch = pytest.importorskip("torch")
+  path = str(tmp_path / "written.pth")
+  weight = np.random.RandomState(0).normal(size=(3, 2)).astype(np.float32)
+  torch_files.save_state_dict(path, {"w": weight})
+  np.testing.assert_array_equal(torch.load(path)["w"].numpy(), weight)
 
 
 class _RunsCode:

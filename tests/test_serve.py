@@ -242,3 +242,40 @@ def test_the_page_in_headless_chromium(server):
     screenshot_to = os.environ.get("GAN_JAX_GALLERY_SCREENSHOT")  # e.g. docs/gallery.png for the README
     if screenshot_to:
       Image.fromarray(browser.screenshot()).save(screenshot_to)
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_fid_panel_lists_the_last_evaluation_by_what_each_score_is():
+  """The page's showScores in node, on a stand-in DOM: the scores in order, named by what they are
+  (precision/recall on Inception features say so), none for a missing value."""
+  with open(serve.PAGE) as f:
+    script = re.search(r"<script>(.*)</script>", f.read(), re.S).group(1)
+  script = script[:script.index('$("new-samples").addEventListener')]  # the functions, not the start
+  dom = """
+    const cell = () => ({textContent: ""});
+    const row = () => { const r = {cells: [], insertCell() { const c = cell(); r.cells.push(c); return c; }}; return r; };
+    const body = {rows: [], replaceChildren() { this.rows = []; }, insertRow() { const r = row(); this.rows.push(r); return r; }};
+    const elements = {scores: {hidden: true, tBodies: [body]}, "scores-caption": cell()};
+    const document = {getElementById: (id) => elements[id]};
+  """
+  check = """
+    showScores({step: 20, num_samples: 100, fid: 12.3456, recall_inception: 0.25, precision_inception: 0.5,
+                probe_accuracy: 0.9, probe_accuracy_real_test: 0.95, intra_fid: null});
+    console.log(JSON.stringify({hidden: elements.scores.hidden, caption: elements["scores-caption"].textContent,
+                                rows: body.rows.map((r) => r.cells.map((c) => c.textContent))}));
+    showScores(null);
+    console.log(JSON.stringify({hidden: elements.scores.hidden}));
+  """
+  result = subprocess.run([NODE, "-e", dom + script + check], capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  shown, empty = [json.loads(line) for line in result.stdout.splitlines()]
+  assert shown == {"hidden": False, "caption": "step 20, 100 generated images:", "rows": [
+      ["FID", "12.35"],
+      ["precision on Inception features (not the published metric)", "0.5000"],
+      ["recall on Inception features (not the published metric)", "0.2500"],
+      ["Inception linear-probe accuracy of the generated classes", "0.9000"],
+      ["the probe's accuracy on real test images (its ceiling)", "0.9500"]]}
+  assert empty == {"hidden": True}

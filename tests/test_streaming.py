@@ -152,8 +152,14 @@ def test_streamed_training_resumes_exactly(pics64, tmp_path):
 def test_a_split_read_in_chunks_is_the_split_in_memory(pics64, monkeypatch):
   data_dir, name = pics64
   monkeypatch.setattr(data, "_READ_CHUNK", 5)  # 24 images: 5 chunks, the last one short
-  whole = data.load_images(name, data_dir=data_dir, image_size=32).images
+  in_memory = data.load_images(name, data_dir=data_dir, image_size=32)
+  whole = in_memory.images
   chunks = list(data.iterate_images(name, "train", data_dir, 32))
   assert len(chunks) == 5 and (np.concatenate(chunks) == whole).all()
   subset = np.concatenate(list(data.iterate_images(name, "train", data_dir, 32, indices=[3, 7, 20])))
   assert (subset == whole[[3, 7, 20]]).all()
+  # With their labels (the class metrics' reference): the same images, each with its label.
+  labelled = list(data.iterate_labelled_images(name, "train", data_dir, 32))
+  assert (np.concatenate([images for images, _ in labelled]) == whole).all()
+  labels = np.concatenate([chunk_labels for _, chunk_labels in labelled])
+  assert labels.dtype == np.int32 and (labels == in_memory.labels).all() and len(set(labels)) > 1

@@ -1,7 +1,8 @@
 """The FID Inception network (TF Inception-v3 graph of 2015-12-05) in Flax, its weights and its input.
 
 The network is the one every published FID, KID and Inception Score uses: TensorFlow's Inception-v3 of
-2015-12-05 up to `pool3` (2048 features), plus its 1008-way `logits` layer for the Inception Score.
+2015-12-05 up to `pool3` (2048 features), plus its 1008-way `logits` layer for the Inception Score,
+applied without its bias as published Inception Scores do (see `LogitsHead`).
 It differs from torchvision's Inception-v3 in the details that the TF graph has: the average pools in
 the A, C and first E blocks leave padding out of the average (count_include_pad=False), the last E
 block pools its fourth branch with a max-pool, batch norm has eps 1e-3 and no scale.
@@ -229,8 +230,26 @@ class InceptionE(nn.Module):
     return jnp.concatenate([branch1x1, branch3x3, branch3x3dbl, branch_pool], axis=-1)
 
 
+class LogitsHead(nn.Module):
+  """The 1008-way classifier of pool3 features, without its bias: logits = pool3 @ kernel.
+
+  Published Inception Scores leave the bias out: StyleGAN2-ADA's metrics/inception_score.py runs its
+  network with `no_output_bias=True`, and torch-fidelity's FeatureExtractorInceptionV3 gives the
+  Inception Score its 'logits_unbiased' feature (torch_fidelity/feature_extractor_inceptionv3.py). The
+  bias is still a parameter, so that the variables are those of the weights file (and of the converted
+  caches made before it was left out).
+  """
+
+  @nn.compact
+  def __call__(self, pool3):
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (pool3.shape[-1], NUM_LOGITS))
+    self.param("bias", nn.initializers.zeros, (NUM_LOGITS,))  # read from the file, never added
+    return jnp.matmul(pool3, kernel, precision=_HIGHEST)
+
+
 class InceptionV3(nn.Module):
-  """Preprocessed 299x299 images in INPUT_RANGE -> {'pool3': (N, 2048)[, 'logits': (N, 1008)]}.
+  """Preprocessed 299x299 images in INPUT_RANGE -> {'pool3': (N, 2048)[, 'logits': (N, 1008)]}, the
+  logits without the head's bias (LogitsHead).
 
   Submodule names follow torchvision's (and so pytorch-fid's) state_dict.
   """
@@ -259,7 +278,7 @@ class InceptionV3(nn.Module):
     pool3 = jnp.mean(x, axis=(1, 2))
     outputs = {"pool3": pool3}
     if self.with_logits:
-      outputs["logits"] = nn.Dense(NUM_LOGITS, precision=_HIGHEST, name="fc")(pool3)
+      outputs["logits"] = LogitsHead(name="fc")(pool3)
     return outputs
 
 
@@ -470,7 +489,7 @@ def resolve_weights(weights: Optional[str] = None, cache_dir: Optional[str] = No
 # Running the network.
 
 
-def _batches(images: Union[np.ndarray, Iterable[np.ndarray]], batch_size: int):
+def rebatch(images: Union[np.ndarray, Iterable[np.ndarray]], batch_size: int):
   """Re-cuts an array or an iterable of arrays into batches of exactly `batch_size` (last: fewer)."""
   if hasattr(images, "shape"):  # One array, numpy or jax.
     images = np.asarray(images)
@@ -506,23 +525,61 @@ def _embed(variables, images, with_logits: bool):
   return InceptionV3(with_logits=with_logits).apply(variables, preprocess(images))
 
 
-class InceptionFeatures:
-  """The FID Inception network with its weights: embeds uint8 images into pool3 features and logits.
+class BatchedNetwork:
+  """A feature network with its weights, run over uint8 images in batches split over all local devices.
 
-  Batches are split over all local devices. A short batch (the last one, or a set smaller than the
-  batch size) is padded to the smallest of batch_size, batch_size / 2, batch_size / 4, ... that holds
-  it (see `padded_size`): a few compiled programs per image size, and no short batch costs twice its
-  images. Padding every batch to batch_size instead made 100 images cost 500 at the default size.
+  A short batch (the last one, or a set smaller than the batch size) is padded to the smallest of
+  batch_size, batch_size / 2, batch_size / 4, ... that holds it (see `padded_size`): a few compiled
+  programs per image size, and no short batch costs twice its images. Padding every batch to
+  batch_size instead made 100 images cost 500 at the default size.
   """
+  name = "the network"
 
   def __init__(self, variables, description: str = ""):
-    self.has_logits = "fc" in variables["params"]
     self.description = description
     devices = np.array(jax.local_devices())
     self._mesh = jax.sharding.Mesh(devices, ("batch",))
     replicated = jax.sharding.NamedSharding(self._mesh, jax.sharding.PartitionSpec())
     self._batch_sharding = jax.sharding.NamedSharding(self._mesh, jax.sharding.PartitionSpec("batch"))
     self._variables = jax.device_put(variables, replicated)
+
+  def _outputs(self, embed, images, batch_size: int, widths: Dict[str, int],
+               dtype=np.float64) -> Dict[str, np.ndarray]:
+    """{name: (N, width)} of the outputs `widths` names, of embed(variables, padded uint8 batch)."""
+    num_devices = self._mesh.devices.size
+    batch_size = -(-batch_size // num_devices) * num_devices
+    collected = {name: [] for name in widths}
+    in_flight = None
+
+    def collect(outputs, count):
+      for name, parts in collected.items():
+        parts.append(np.asarray(outputs[name][:count], dtype))
+
+    for batch in rebatch(images, batch_size):
+      if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+        raise UserError(f"{self.name} needs uint8 images (N, H, W, 1 or 3), got {batch.dtype} "
+                        f"{batch.shape}")
+      count = len(batch)
+      padded = np.pad(batch, ((0, padded_size(count, batch_size, num_devices) - count), (0, 0), (0, 0),
+                              (0, 0)))
+      outputs = embed(self._variables, jax.device_put(padded, self._batch_sharding))
+      # Fetch the previous batch only now, so that the device already works on this one.
+      if in_flight is not None:
+        collect(*in_flight)
+      in_flight = (outputs, count)
+    if in_flight is not None:
+      collect(*in_flight)
+    return {name: np.concatenate(parts) if parts else np.zeros((0, widths[name]), dtype)
+            for name, parts in collected.items()}
+
+
+class InceptionFeatures(BatchedNetwork):
+  """The FID Inception network with its weights: embeds uint8 images into pool3 features and logits."""
+  name = "Inception"
+
+  def __init__(self, variables, description: str = ""):
+    super().__init__(variables, description)
+    self.has_logits = "fc" in variables["params"]
 
   @classmethod
   def from_npz(cls, path: str) -> "InceptionFeatures":
@@ -531,45 +588,24 @@ class InceptionFeatures:
     _check_variables(flat, path)
     return cls(traverse_util.unflatten_dict(flat, sep="/"), description=path)
 
+  def missing_head_message(self) -> str:
+    return (f"the Inception weights {self.description} have no 1008-way logits head, which the "
+            f"Inception Score needs; use pytorch-fid's {PYTORCH_FID_URL}")
+
   def _run(self, images, batch_size: int, want_logits: bool):
     if want_logits and not self.has_logits:
-      raise UserError(f"the Inception weights {self.description} have no 1008-way logits head, "
-                      f"which the Inception Score needs; use pytorch-fid's {PYTORCH_FID_URL}")
-    num_devices = self._mesh.devices.size
-    batch_size = -(-batch_size // num_devices) * num_devices
-    pool3, logits = [], []
-    in_flight = None
-
-    def collect(outputs, count):
-      pool3.append(np.asarray(outputs["pool3"][:count], np.float64))
-      if want_logits:
-        logits.append(np.asarray(outputs["logits"][:count], np.float64))
-
-    for batch in _batches(images, batch_size):
-      if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
-        raise UserError(f"Inception needs uint8 images (N, H, W, 1 or 3), got {batch.dtype} "
-                        f"{batch.shape}")
-      count = len(batch)
-      padded = np.pad(batch, ((0, padded_size(count, batch_size, num_devices) - count), (0, 0), (0, 0),
-                              (0, 0)))
-      outputs = _embed(self._variables, jax.device_put(padded, self._batch_sharding),
-                       with_logits=self.has_logits)
-      # Fetch the previous batch only now, so that the device already works on this one.
-      if in_flight is not None:
-        collect(*in_flight)
-      in_flight = (outputs, count)
-    if in_flight is not None:
-      collect(*in_flight)
-    empty = np.zeros((0, NUM_FEATURES))
-    features = np.concatenate(pool3) if pool3 else empty
-    return features, (np.concatenate(logits) if logits else np.zeros((0, NUM_LOGITS)))
+      raise UserError(self.missing_head_message())
+    widths = {"pool3": NUM_FEATURES, **({"logits": NUM_LOGITS} if want_logits else {})}
+    outputs = self._outputs(functools.partial(_embed, with_logits=self.has_logits), images, batch_size,
+                            widths)
+    return outputs["pool3"], outputs.get("logits")
 
   def features(self, images, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """pool3 features (N, 2048) float64 of uint8 images: an array or an iterable of arrays."""
     return self._run(images, batch_size, want_logits=False)[0]
 
   def features_and_logits(self, images, batch_size: int = DEFAULT_BATCH_SIZE):
-    """(pool3 features (N, 2048), logits (N, 1008)), both float64; needs the logits head."""
+    """(pool3 features (N, 2048), logits without the bias (N, 1008)), both float64; needs the head."""
     return self._run(images, batch_size, want_logits=True)
 
 

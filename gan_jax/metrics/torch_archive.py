@@ -89,7 +89,9 @@ class _Unpickler(pickle.Unpickler):
   """Resolves torch's globals to the numpy-building stand-ins above and refuses all others."""
 
   def find_class(self, module, name):
-    if module == "torch._utils" and name == "_rebuild_tensor_v2":
+    # _rebuild_tensor: files saved by PyTorch < 0.4, as older model-zoo files (torchvision's VGG-16 among
+    # them) may be; its arguments are v2's first four.
+    if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
       return _rebuild_tensor
     if module == "torch._utils" and name == "_rebuild_parameter":
       return _rebuild_parameter
