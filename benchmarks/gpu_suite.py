@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 import zlib
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -70,22 +70,22 @@ LIMITS = {"lease_minutes": 15, "start_minutes": 3, "plan_minutes": 12, "call_min
           "call_mib": 64, "warm_seconds": 30}
 MARGIN_MIB = 2  # room in each call for the tree to grow between prepare and the calls
 
-# Seconds of the plan. "measured": on this project's 2-core CPU machine (README.md says when and how);
-# "estimate": no GPU call has measured it yet; the README's table says from what.
+# Seconds of the plan. "measured": on this project's 2-core CPU machine, 2026-12-01 (README.md, "Measuring
+# on a GPU", says how); "estimate": no GPU call has measured it yet, and the README says from what.
 FIGURES = {
-    "transfer_mib_per_s": (8.0, "estimate"),  # the tree and carry into the machine
-    "process_start_s": (20.0, "estimate"),  # python3, imports, JAX's CUDA start (CPU: 4 s measured)
-    "install_wheels_s": (3.0, "measured"),  # pip install --no-index --target of the two wheels
-    "stage_s": (2.0, "measured"),  # copying the carried files into the state folder
-    "decode_s": (20.0, "measured"),  # 50,000 JPEGs, once (then the decoded cache: < 1 s)
-    "after_training_s": (20.0, "estimate"),  # the last checkpoint, exports and grid
+    "transfer_mib_per_s": (8.0, "estimate"),  # the tree and the carry into the machine
+    "process_start_s": (20.0, "estimate"),  # python3, gan_jax's imports (4 s here), JAX's CUDA start
+    "install_wheels_s": (1.0, "measured"),  # pip install --no-index --target of the two wheels: 0.7 s
+    "stage_s": (0.5, "measured"),  # copying the data and the first part of the weights: 0.03 s
+    "decode_s": (20.0, "measured"),  # 50,000 JPEGs once (20.2 s on the loaded machine), then cached
+    "after_training_s": (20.0, "estimate"),  # the last checkpoint, exports, grid and GIF
     "gap_s": (20.0, "estimate"),  # from call1's answer to call2's start (the caller's turn)
-    "unpack_weights_s": (3.0, "measured"),  # joining, unpacking and checking the weights
-    "inception_compile_s": (60.0, "estimate"),  # one batch size, XLA:GPU and cuDNN's autotuning
-    "inception_images_per_s": (2500.0, "estimate"),  # 5.7 GFLOP per 299x299 image, float32
+    "unpack_weights_s": (3.0, "measured"),  # joining, unpacking, checking, saving, loading: 2.6 s
+    "inception_compile_s": (60.0, "estimate"),  # XLA:GPU with cuDNN's autotuning (XLA:CPU: 1.6 s)
+    "inception_images_per_s": (2500.0, "estimate"),  # 5.7 GFLOP per image in float32, ~20% of 67 TFLOP/s
 }
-# Sizes of the real call's files (measured: `prepare`'s output, 2026-12-01), for plans made without them.
-REAL_BYTES = {"train_npz": 46492657, "weights_packed": 74348343 + 20000, "wheels": 250000}
+# Sizes of the real calls' files (`prepare`'s output, 2026-12-01), for plans made without the files.
+REAL_BYTES = {"train_npz": 46492657, "weights_packed": 74395250, "wheels": 164217}
 
 
 @dataclasses.dataclass
@@ -350,12 +350,19 @@ def real_plan(tree_bytes: Optional[int] = None, settings: Optional[Settings] = N
 
 
 def _python(dry_run: bool) -> List[str]:
-  """The interpreter for subprocesses; in a dry run, one where MISSING_ON_DEVICE cannot be imported,
-  as on the device."""
+  """The interpreter for subprocesses (then a script, or -m and a module); in a dry run, one where
+  MISSING_ON_DEVICE cannot be imported, as on the device."""
   if not dry_run:
     return [sys.executable]
-  return [sys.executable, "-c", f"import runpy, sys; sys.modules.update(dict.fromkeys({MISSING_ON_DEVICE!r})); "
-          "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"]
+  return [sys.executable, "-c", "\n".join([
+      "import runpy, sys",
+      f"sys.modules.update(dict.fromkeys({MISSING_ON_DEVICE!r}))",
+      "sys.argv = sys.argv[1:]",
+      "if sys.argv[0] == '-m':",
+      "  sys.argv = sys.argv[1:]",
+      "  runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)",
+      "else:",
+      "  runpy.run_path(sys.argv[0], run_name='__main__')"])]
 
 
 def _install_wheels(bundle: str, state_dir: str) -> List[str]:
@@ -378,19 +385,19 @@ def _use_site(state_dir: str) -> None:
   importlib.invalidate_caches()
 
 
-def _run_capped(command: List[str], seconds: float, log_path: str) -> str:
-  """Runs `command` for at most `seconds` (then stops its process group); returns its output."""
+def _run_capped(command: List[str], seconds: float, log_path: str, env: Dict[str, str]) -> Tuple[int, str]:
+  """Runs `command` for at most `seconds` (then stops its process group); returns (exit code, output)."""
   with open(log_path, "w") as log:
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                start_new_session=True)
     try:
-      process.wait(timeout=seconds)
+      code = process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
       os.killpg(process.pid, signal.SIGKILL)
-      process.wait()
+      code = process.wait()
       log.write(f"\n(stopped at the cap of {seconds:.0f} s)\n")
   with open(log_path) as f:
-    return f.read()
+    return code, f.read()
 
 
 def _copy_out(out_dir: Optional[str], source: str, name: str) -> None:
@@ -411,6 +418,10 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
   shutil.rmtree(state_dir, ignore_errors=True)  # a new plan: nothing of an earlier one is used
   os.makedirs(state_dir)
   installed = _install_wheels(bundle, state_dir)
+  # The throughput and the training run in processes of their own, each taking the GPU's memory as JAX
+  # does (it preallocates 75%); this one only asks JAX which device there is, without preallocating.
+  children = dict(os.environ)
+  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
   import jax  # pylint: disable=g-import-not-at-top
   device = f"JAX {jax.__version__} on {jax.device_count()} x {jax.devices()[0].device_kind}"
   if settings.require_gpu and jax.devices()[0].platform != "gpu":
@@ -423,37 +434,51 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
                   os.path.join(state_dir, f"{WEIGHTS_PACKED}.part1"))
   print(f"{device}; installed {installed or 'nothing'} ({time.time() - started:.0f} s)", flush=True)
   from gan_jax import compilation_cache  # pylint: disable=g-import-not-at-top
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = (os.environ.get("JAX_COMPILATION_CACHE_DIR")
-                                             or compilation_cache.default_dir())
-  compilation_cache.enable(os.environ["JAX_COMPILATION_CACHE_DIR"])  # as gan_jax.main does
+  # One compilation cache for both: the training's first program is the throughput's first.
+  children.setdefault("JAX_COMPILATION_CACHE_DIR", compilation_cache.default_dir())
+  # Bounded as gan_jax.main bounds it: entries of an unbounded cache lack the access times it keeps.
+  children["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(compilation_cache.DEFAULT_MAX_BYTES)
 
   throughput_started = time.time()
-  throughput = _run_capped(
+  _, throughput = _run_capped(
       _python(settings.dry_run) + [os.path.join(REPO, "benchmarks", "train_throughput.py"),
                                    f"--presets={','.join(settings.throughput_presets)}",
                                    *settings.throughput_flags],
-      settings.throughput_cap_s, os.path.join(state_dir, "throughput.txt"))
+      settings.throughput_cap_s, os.path.join(state_dir, "throughput.txt"), children)
   print(throughput, flush=True)
   _copy_out(out_dir, os.path.join(state_dir, "throughput.txt"), "throughput.txt")
 
-  from benchmarks import cpu_quality  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.load_preset(settings.train_preset, settings.train_overrides)
+  # What users run: python -m gan_jax.main, on the packed split.
   workdir = os.path.join(state_dir, "run")
   training_started = time.time()
-  summary = cpu_quality.train(config, workdir, DATASET, data_dir, settings.train_minutes)
+  code, log = _run_capped(
+      _python(settings.dry_run) + ["-m", "gan_jax.main", f"--config={REPO}/experiments/{settings.train_preset}.py",
+                                   f"--dataset={DATASET}", f"--data_dir={data_dir}", f"--workdir={workdir}",
+                                   f"--train_minutes={settings.train_minutes:g}"]
+      + [f"--config.{o}" for o in settings.train_overrides],
+      settings.train_minutes * 60 + 120, os.path.join(state_dir, "train.log"), children)
+  training_seconds = time.time() - training_started
+  _copy_out(out_dir, os.path.join(state_dir, "train.log"), "train.log")
+  from benchmarks import cpu_quality  # pylint: disable=g-import-not-at-top
+  from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  step = checkpointing.exported_step(workdir)
+  if code or step is None:
+    raise UserError(f"training stopped without its exports (exit code {code}): "
+                    + "\n".join(log.strip().splitlines()[-15:]))
+  config = config_lib.load_preset(settings.train_preset, settings.train_overrides)
   progress = {"started": started, "throughput_seconds": training_started - throughput_started,
-              "training_seconds": time.time() - training_started, "step": summary["step"],
-              "images_seen": cpu_quality.images_seen(config, summary["step"]), "device": device,
+              "training_seconds": training_seconds, "step": step,
+              "images_seen": cpu_quality.images_seen(config, step), "device": device,
               "manifest": manifest, "label": " ".join([f"`{settings.train_preset}`"] + [
                   f"`--config.{o}`" for o in settings.train_overrides])}
   _write_json(os.path.join(state_dir, "call1.json"), progress)
   grids = sorted(glob.glob(os.path.join(workdir, "samples", "step_*.png")))
   if grids:
     _copy_out(out_dir, grids[-1], "call1_grid.png")
-  return (f"{settings.train_preset}: {summary['step']} steps in {progress['training_seconds'] / 60:.1f} "
-          f"minutes (throughput {progress['throughput_seconds']:.0f} s; call {time.time() - started:.0f} s); "
-          "next: call2 at once")
+  return (f"{settings.train_preset}: {step} steps in {training_seconds / 60:.1f} minutes of python -m "
+          f"gan_jax.main (throughput {progress['throughput_seconds']:.0f} s; call {time.time() - started:.0f} "
+          "s); next: call2 at once")
 
 
 def result_row(label: str, scores: Dict, progress: Dict, images_per_sec: float) -> str:

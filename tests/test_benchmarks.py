@@ -52,10 +52,11 @@ def test_the_gpu_plan_rehearses_end_to_end_on_cpu(tmp_path):
   call1, call2 = result["outputs"]["call1"], result["outputs"]["call2"]
   assert "JAX" in call1 and "next: call2 at once" in call1
   assert any(line.startswith("dcgan") and "shard_map" in line for line in call1.splitlines())
-  assert "dcgan: 10 steps" in call1 and "weights rebuilt and checked" in call2
+  assert "dcgan: 10 steps" in call1 and "python -m gan_jax.main" in call1
+  assert "weights rebuilt and checked" in call2
   out = result["out_dir"]
   assert sorted(os.listdir(out)) == ["call1_grid.png", "final_grid.png", "losses.csv", "results.md",
-                                     "throughput.txt"]
+                                     "throughput.txt", "train.log"]
   with open(os.path.join(out, "results.md")) as f:
     rows = [line for line in f.read().splitlines() if line.startswith("| `dcgan`")]
   assert len(rows) == 2 and all("(FID of" in row for row in rows)  # 24, then 32 samples
