@@ -302,14 +302,18 @@ def inception_weights(weights: Optional[str]) -> Dict[str, np.ndarray]:
     return {k: f[k] for k in f.files if k != "source"}
 
 
+def _check_train_npz(train_npz: str) -> None:
+  if not os.path.isfile(train_npz):
+    raise UserError(f"--train_npz={train_npz} is not a file; make it with `python "
+                    "../shared/tools/cifar10_jpeg.py GITDIR DIR` (../shared/README.md)")
+
+
 def prepare(train_npz: str, flat_weights: Dict[str, np.ndarray], settings: Settings,
             bundle_dir: str = BUNDLE_DIR, wheels: Sequence[str] = (),
             tree_bytes: Optional[int] = None) -> List[Call]:
   """Writes <bundle_dir>/call1 (data, wheels, weights part 1) and call2 (weights part 2); returns the
   checked plan."""
-  if not os.path.isfile(train_npz):
-    raise UserError(f"--train_npz={train_npz} is not a file; make it with `python "
-                    "../shared/tools/cifar10_jpeg.py GITDIR DIR` (../shared/README.md)")
+  _check_train_npz(train_npz)
   tree_bytes = working_tree_bytes() if tree_bytes is None else tree_bytes
   packed = pack_weights(flat_weights)
   folders = [os.path.join(bundle_dir, name) for name in ("call1", "call2")]
@@ -490,8 +494,9 @@ def result_row(label: str, scores: Dict, progress: Dict, images_per_sec: float) 
 
 
 def call2(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STATE_DIR,
-          out_dir: Optional[str] = None) -> List[str]:
-  """Rebuilds the weights, scores the trained run, returns the README rows (also in $OUT)."""
+          out_dir: Optional[str] = None) -> str:
+  """Rebuilds the weights, scores the trained run; returns the report (README rows, device, throughput),
+  also written to $OUT."""
   started = time.time()
   progress = _read_json(os.path.join(state_dir, "call1.json"))
   if progress is None:
@@ -559,7 +564,7 @@ def call2(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
     if grids:
       _copy_out(out_dir, grids[-1], "final_grid.png")
     _copy_out(out_dir, os.path.join(workdir, "losses.csv"), "losses.csv")
-  return rows
+  return report
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -582,10 +587,11 @@ def write_jpeg_npz(path: str, count: int = 32, size: int = 32, classes: Sequence
            labels=(np.arange(count) % len(classes)).astype(np.uint8), classes=np.array(classes))
 
 
-def rehearse(work_dir: str, settings: Optional[Settings] = None) -> Dict:
-  """prepare, call1 and call2 on CPU with tiny settings, each call in a process of its own where
-  MISSING_ON_DEVICE cannot be imported; then the real plan's check. Returns what each step gave."""
-  settings = settings or Settings.tiny()
+def rehearse(work_dir: str) -> Dict:
+  """prepare, call1 and call2 on CPU with tiny settings (Settings.tiny, --dry_run), each call in a process
+  of its own where MISSING_ON_DEVICE cannot be imported; then the real plan's check. Returns what each
+  step gave."""
+  settings = Settings.tiny()
   train_npz = os.path.join(work_dir, "src", TRAIN_NPZ)
   write_jpeg_npz(train_npz)
   bundle_dir, state_dir, out_dir = (os.path.join(work_dir, d) for d in ("bundles", "state", "out"))
@@ -624,6 +630,7 @@ def main(argv):
   settings = Settings.tiny() if args.dry_run else Settings()
   try:
     if argv[1] == "prepare":
+      _check_train_npz(args.train_npz or "")
       weights = inception_weights(args.inception_weights)
       wheels = download_wheels(os.path.join(args.bundle_dir, "wheels"))
       calls = prepare(args.train_npz or "", weights, settings, args.bundle_dir, wheels)
@@ -633,7 +640,7 @@ def main(argv):
       print(call1(settings, args.bundle_dir, args.state_dir, args.out))
     elif argv[1] == "call2":
       os.environ["GAN_JAX_CACHE_DIR"] = os.path.join(args.state_dir, "cache")
-      print("\n".join(call2(settings, args.bundle_dir, args.state_dir, args.out)))
+      print(call2(settings, args.bundle_dir, args.state_dir, args.out))
     else:
       shutil.rmtree(args.work_dir, ignore_errors=True)
       result = rehearse(args.work_dir)
