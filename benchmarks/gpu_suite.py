@@ -15,10 +15,10 @@ optax, orbax, but neither tensorflow-datasets, array_record, grain, ml_collectio
 
 call1 carries the CIFAR-10 train split packed as JPEG bytes (shared/tools/cifar10_jpeg.py's npz, read by
 gan_jax.data.JpegNpzSource: no tfds), the wheels of ml_collections and tensorboardX, and the first part of
-the FID Inception weights. It installs the wheels, checks the GPU, times every preset
+the FID Inception weights. It installs the wheels, checks the GPU (nvidia-smi), times every preset
 (benchmarks/train_throughput.py, shard_map and pmap, dcgan also in bfloat16, under a hard cap), then
-trains one preset for --train_minutes with gan_jax.trainer (what `python -m gan_jax.main` runs), keeping
-the run on the machine's disk. call2 carries the rest of the weights: it rebuilds them, computes the
+trains one preset with `python -m gan_jax.main --train_minutes=5` (what users run), keeping the run on the
+machine's disk. call2 carries the rest of the weights: it rebuilds them, computes the
 reference statistics of the 50k training images, scores 10k EMA samples (and 50k when the lease has
 the time), and prints the README rows, also written to $OUT with the final sample grid.
 
@@ -66,15 +66,16 @@ MANIFEST = "manifest.json"
 _MIB = 2**20
 
 # The device tool's limits that the plan assumes (/work/.library/device/README.md).
-LIMITS = {"lease_minutes": 15, "start_minutes": 3, "plan_minutes": 12, "call_minutes": 10,
-          "call_mib": 64, "warm_seconds": 30}
+LIMITS = {"lease_minutes": 15, "start_minutes": 3, "call_minutes": 10, "call_mib": 64, "warm_seconds": 30}
+PLAN_MINUTES = LIMITS["lease_minutes"] - LIMITS["start_minutes"]  # what the calls may take: 12
 MARGIN_MIB = 2  # room in each call for the tree to grow between prepare and the calls
 
 # Seconds of the plan. "measured": on this project's 2-core CPU machine, 2026-12-01 (README.md, "Measuring
 # on a GPU", says how); "estimate": no GPU call has measured it yet, and the README says from what.
 FIGURES = {
     "transfer_mib_per_s": (8.0, "estimate"),  # the tree and the carry into the machine
-    "process_start_s": (20.0, "estimate"),  # python3, gan_jax's imports (4 s here), JAX's CUDA start
+    "start_s": (5.0, "measured"),  # python3 and gpu_suite's imports without the GPU: 4 s here
+    "process_start_s": (20.0, "estimate"),  # a process on the GPU: python3, imports (4 s here), CUDA
     "install_wheels_s": (1.0, "measured"),  # pip install --no-index --target of the two wheels: 0.7 s
     "stage_s": (0.5, "measured"),  # copying the data and the first part of the weights: 0.03 s
     "decode_s": (20.0, "measured"),  # 50,000 JPEGs once (20.2 s on the loaded machine), then cached
@@ -103,8 +104,7 @@ class Settings:
   train_minutes: float = 5.0  # the trainer's budget, compilation included
   fid_samples: Sequence[int] = (10000, 50000)  # the second only when the lease has the time
   reference_size: int = 0  # 0: the whole train split
-  require_gpu: bool = True
-  dry_run: bool = False
+  dry_run: bool = False  # no GPU required; the weights are StandInInception's
 
   @classmethod
   def tiny(cls) -> "Settings":
@@ -114,7 +114,7 @@ class Settings:
                throughput_flags=("--strategies=shard_map", "--nobare", "--calls=1", "--repeats=1",
                                  "--num_examples=32"),
                throughput_cap_s=120.0, train_overrides=tuple(tiny + ["num_steps=10"]), train_minutes=5.0,
-               fid_samples=(24, 32), reference_size=0, require_gpu=False, dry_run=True)
+               fid_samples=(24, 32), reference_size=0, dry_run=True)
 
 
 def _sha256(data: bytes) -> str:
@@ -212,15 +212,16 @@ class Call:
     return sum(v for k, v in self.seconds.items() if k != "transfer")
 
 
-def plan_calls(tree_bytes: int, call1_bytes: int, call2_bytes: int, settings: Settings,
-               figure=lambda name: FIGURES[name][0]) -> List[Call]:
+def plan_calls(tree_bytes: int, call1_bytes: int, call2_bytes: int, settings: Settings) -> List[Call]:
   """The two calls with their sizes and predicted seconds (FIGURES; the training and throughput parts
   are the budgets the calls enforce)."""
+  figure = lambda name: FIGURES[name][0]
   transfer = lambda size: (tree_bytes + size) / _MIB / figure("transfer_mib_per_s")
   rate = figure("inception_images_per_s")
-  call1 = {"transfer": transfer(call1_bytes), "start": figure("process_start_s"),
+  call1 = {"transfer": transfer(call1_bytes), "start": figure("start_s"),
            "install and stage": figure("install_wheels_s") + figure("stage_s"),
-           "throughput (cap)": settings.throughput_cap_s, "decode": figure("decode_s"),
+           "throughput (cap)": settings.throughput_cap_s, "training's start": figure("process_start_s"),
+           "decode": figure("decode_s"),
            "training (budget)": settings.train_minutes * 60, "after training": figure("after_training_s")}
   call2 = {"transfer": transfer(call2_bytes), "start": figure("process_start_s"),
            "weights": figure("unpack_weights_s"), "inception compile": figure("inception_compile_s"),
@@ -249,9 +250,9 @@ def check_plan(calls: Sequence[Call]) -> None:
       raise UserError(f"{call.name}'s command is predicted to run {call.command_seconds / 60:.1f} minutes, "
                       f"over the {LIMITS['call_minutes']} a call may run (less 30 s)")
   total = plan_seconds(calls)
-  if total > LIMITS["plan_minutes"] * 60:
+  if total > PLAN_MINUTES * 60:
     raise UserError(f"the plan is predicted to take {total / 60:.1f} device-minutes, over the "
-                    f"{LIMITS['plan_minutes']} left after the machine's start")
+                    f"{PLAN_MINUTES} left after the machine's start")
 
 
 def describe_plan(calls: Sequence[Call]) -> str:
@@ -259,12 +260,15 @@ def describe_plan(calls: Sequence[Call]) -> str:
            "and everything on it with it):"]
   for number, call in enumerate(calls, 1):
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in call.seconds.items())
-    lines.append(f"  {number}. command: {call.command}   carry: {json.dumps(call.carry)}   "
+    lines.append(f"  {number}. command: {call.command}   carry: {json.dumps(call.carry)}   timeout_s: "
+                 f"{LIMITS['call_minutes'] * 60}   "
                  f"({call.bytes / _MIB:.1f} MiB with the tree; {sum(call.seconds.values()) / 60:.1f} min: "
                  f"{parts})")
   lines.append(f"  then give_back. Predicted: {plan_seconds(calls) / 60:.1f} device-minutes after the "
                f"machine's start (gaps {FIGURES['gap_s'][0]:.0f} s, last idle {LIMITS['warm_seconds']} s), "
-               f"within the {LIMITS['plan_minutes']} planned")
+               f"within the {PLAN_MINUTES} planned")
+  lines.append("  (estimates, not measured yet: " + ", ".join(
+      k for k, (_, kind) in FIGURES.items() if kind == "estimate") + ")")
   return "\n".join(lines)
 
 
@@ -422,22 +426,24 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
   shutil.rmtree(state_dir, ignore_errors=True)  # a new plan: nothing of an earlier one is used
   os.makedirs(state_dir)
   installed = _install_wheels(bundle, state_dir)
-  # The throughput and the training run in processes of their own, each taking the GPU's memory as JAX
-  # does (it preallocates 75%); this one only asks JAX which device there is, without preallocating.
-  children = dict(os.environ)
-  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-  import jax  # pylint: disable=g-import-not-at-top
-  device = f"JAX {jax.__version__} on {jax.device_count()} x {jax.devices()[0].device_kind}"
-  if settings.require_gpu and jax.devices()[0].platform != "gpu":
-    raise UserError(f"JAX sees no GPU here ({device}); this plan is for the GPU machine (rehearse runs it "
-                    "on CPU)")
+  # This process never touches the GPU: the throughput and the training run in processes of their own,
+  # each taking the GPU's memory as JAX does (it preallocates 75%).
+  if settings.dry_run:
+    gpu = "dry run: no GPU required"
+  else:
+    listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    gpu = listed.stdout.strip().splitlines()[0] if listed.returncode == 0 and listed.stdout.strip() else ""
+    if not gpu.startswith("GPU"):
+      raise UserError(f"nvidia-smi sees no GPU here ({(listed.stdout + listed.stderr).strip() or 'no output'});"
+                      " this plan is for the GPU machine (rehearse runs it on CPU)")
   data_dir = os.path.join(state_dir, "data")
   os.makedirs(data_dir)
   shutil.copyfile(os.path.join(bundle, "data", TRAIN_NPZ), os.path.join(data_dir, TRAIN_NPZ))
   shutil.copyfile(os.path.join(bundle, f"{WEIGHTS_PACKED}.part1"),
                   os.path.join(state_dir, f"{WEIGHTS_PACKED}.part1"))
-  print(f"{device}; installed {installed or 'nothing'} ({time.time() - started:.0f} s)", flush=True)
+  print(f"{gpu}; installed {installed or 'nothing'} ({time.time() - started:.0f} s)", flush=True)
   from gan_jax import compilation_cache  # pylint: disable=g-import-not-at-top
+  children = dict(os.environ)
   # One compilation cache for both: the training's first program is the throughput's first.
   children.setdefault("JAX_COMPILATION_CACHE_DIR", compilation_cache.default_dir())
   # Bounded as gan_jax.main bounds it: entries of an unbounded cache lack the access times it keeps.
@@ -451,6 +457,8 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
       settings.throughput_cap_s, os.path.join(state_dir, "throughput.txt"), children)
   print(throughput, flush=True)
   _copy_out(out_dir, os.path.join(state_dir, "throughput.txt"), "throughput.txt")
+  # train_throughput's first line: "JAX <version> on <count> x <device kind>; ..."
+  device = next((line.split(";")[0] for line in throughput.splitlines() if line.startswith("JAX ")), gpu)
 
   # What users run: python -m gan_jax.main, on the packed split.
   workdir = os.path.join(state_dir, "run")
@@ -536,7 +544,7 @@ def call2(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
         "compilation included)", flush=True)
   rates = [r["images_per_sec"] for r in artifacts.LossLog(os.path.join(workdir, "losses.csv")).rows()]
   images_per_sec = statistics.median(rates) if rates else 0.0
-  rows, budget, last_seconds = [], LIMITS["plan_minutes"] * 60 - LIMITS["warm_seconds"], 0.0
+  rows, budget, last_seconds = [], PLAN_MINUTES * 60 - LIMITS["warm_seconds"], 0.0
   for number, count in enumerate(settings.fid_samples):
     # The lease so far: call1's transfer (about), its run, the gap, and this call.
     used = time.time() - progress["started"] + 10
