@@ -62,6 +62,8 @@ def test_the_gpu_plan_rehearses_end_to_end_on_cpu(tmp_path):
   assert len(rows) == 2 and all("(FID of" in row for row in rows)  # 24, then 32 samples
   cells = [c.strip() for c in rows[0].strip("|").split("|")]
   assert float(cells[1]) > 0 and cells[2] == "–" and cells[4] == "80"  # no IS head; 10 steps of batch 8
+  parts = [os.path.join(tmp_path, "bundles", f"call{n}", f"{gpu_suite.WEIGHTS_PACKED}.part{n}") for n in (1, 2)]
+  assert all(os.path.getsize(p) > 0 for p in parts)  # the weights travelled in two parts
   for calls in (result["tiny"], result["real"]):
     assert [c.name for c in calls] == ["call1", "call2"]
     assert all(c.bytes <= 64 * 2**20 for c in calls)
