@@ -472,6 +472,7 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
       + [f"--config.{o}" for o in settings.train_overrides],
       settings.train_minutes * 60 + 120, os.path.join(state_dir, "train.log"), children)
   training_seconds = time.time() - training_started
+  print("\n".join(log.strip().splitlines()[-4:]), flush=True)  # the trainer's last lines
   _copy_out(out_dir, os.path.join(state_dir, "train.log"), "train.log")
   from benchmarks import cpu_quality  # pylint: disable=g-import-not-at-top
   from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
