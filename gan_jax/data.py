@@ -1,6 +1,9 @@
 """Image datasets read through tfds: standard tfds datasets by name or the user's own prepared folders.
 
-Everything is read with `tfds.data_source` (array_record files), which needs no TensorFlow. Images stay
+Everything is read with `tfds.data_source` (array_record files), which needs no TensorFlow; a split packed
+as JPEG bytes in one .npz (JpegNpzSource: the CIFAR-10 mirror as ../shared/tools/cifar10_jpeg.py packs
+it) is read without tfds at all, so a machine that only trains on it needs neither tfds nor array_record.
+Images stay
 uint8 on the host and on the devices; the train step scales them to [-1, 1]. A split that fits the
 memory budget is read whole into memory and kept on the devices (load_images); a larger one is streamed
 (gan_jax.streaming); load_split chooses.
@@ -13,8 +16,10 @@ import dataclasses
 import glob
 import hashlib
 import importlib.util
+import io
 import os
 import re
+import types
 import urllib.error
 import urllib.request
 import zipfile
@@ -23,7 +28,10 @@ from typing import Iterator, Optional, Sequence, Tuple
 from absl import logging
 import numpy as np
 from PIL import Image
-import tensorflow_datasets as tfds
+try:
+  import tensorflow_datasets as tfds
+except ImportError:  # a machine that reads only JpegNpzSource splits (the GPU image of README.md)
+  tfds = None
 
 from gan_jax import files
 from gan_jax import streaming
@@ -117,6 +125,9 @@ def open_source(name: str, split: str, data_dir: Optional[str] = None, prepare: 
   """Opens a prepared split as a random-access tfds source. With `prepare`, a standard dataset that is
   not prepared yet is prepared first when it can be (prepare_standard); nothing else is downloaded."""
   data_dir = data_dir or default_data_dir()
+  packed = jpeg_npz_path(name, split, data_dir)
+  if packed and os.path.exists(packed):
+    return JpegNpzSource(packed)
   try:
     return _open_prepared(name, split, data_dir)
   except UserError:
@@ -132,6 +143,11 @@ def _prepared_versions(name: str, data_dir: str) -> list:
 
 
 def _open_prepared(name: str, split: str, data_dir: str):
+  if tfds is None:
+    packed = jpeg_npz_path(name, split, data_dir)
+    raise UserError(f"dataset '{name}' split '{split}' needs tensorflow-datasets, which is not installed "
+                    "(`pip install tensorflow-datasets array_record`)"
+                    + (f", or the packed split {packed}" if packed else ""))
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except tfds.core.registered.DatasetNotFoundError as e:
@@ -146,6 +162,48 @@ def _open_prepared(name: str, split: str, data_dir: str):
       reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise UserError(f"dataset '{name}' split '{split}' is not prepared as array_record in {data_dir} "
                     f"({reason}); {_prepare_hint(name, data_dir)}") from e
+
+
+def jpeg_npz_path(name: str, split: str, data_dir: str) -> Optional[str]:
+  """Where a dataset named `<stem>_jpeg` keeps a split packed as JPEG bytes: `<data_dir>/<stem>_<split>_jpeg.npz`
+  (the names ../shared/tools/cifar10_jpeg.py writes: cifar10_jpeg -> cifar10_train_jpeg.npz); None for
+  other names."""
+  stem = name[:-len("_jpeg")] if name.endswith("_jpeg") else ""
+  return os.path.join(data_dir, f"{stem}_{split}_jpeg.npz") if stem else None
+
+
+class JpegNpzSource:
+  """A split packed as JPEG bytes in one .npz (`data`: the files concatenated, uint8; `offsets`: int
+  (n + 1,); `labels`; optional `classes`), read without tfds. It offers what this module and
+  gan_jax.streaming use of a tfds source: len, source[i] and source.__getitems__ (records {"image":
+  uint8 (H, W, 3), "label": int}) and dataset_info (data_dir, features' image shape and label names).
+  Every image must have the first one's size."""
+
+  def __init__(self, path: str):
+    try:
+      with np.load(path) as f:
+        self._data, self._offsets, self._labels = f["data"], f["offsets"], f["labels"].astype(np.int32)
+        classes = [str(c) for c in f["classes"]] if "classes" in f.files else None
+      shape = self._decode(0).shape
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as e:
+      raise UserError(f"{path} is not a split packed as JPEG bytes (keys data, offsets, labels): {e}") from e
+    self.path = path
+    classes = classes or [str(c) for c in range(int(self._labels.max()) + 1)]
+    self.dataset_info = types.SimpleNamespace(data_dir=os.path.dirname(path), features={
+        "image": types.SimpleNamespace(shape=shape), "label": types.SimpleNamespace(names=classes)})
+
+  def _decode(self, index: int) -> np.ndarray:
+    encoded = self._data[self._offsets[index]:self._offsets[index + 1]].tobytes()
+    return np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
+
+  def __len__(self) -> int:
+    return len(self._offsets) - 1
+
+  def __getitem__(self, index: int) -> dict:
+    return {"image": self._decode(int(index)), "label": int(self._labels[index])}
+
+  def __getitems__(self, indices: Sequence[int]) -> list:
+    return [self[i] for i in indices]
 
 
 def _read_all(source, indices: np.ndarray) -> list:
@@ -165,9 +223,12 @@ def _decoded_cache_path(source, name: str, split: str, shard_index: int,
                         shard_count: int) -> Optional[str]:
   """Where the decoded shard is cached, named by a fingerprint of the split's prepared files; None for
   sources without files (tfds's mock data)."""
-  info_dir = getattr(source.dataset_info, "data_dir", None)
-  base_split = split.split("[")[0]
-  files = sorted(glob.glob(os.path.join(info_dir, f"*-{base_split}.array_record*"))) if info_dir else []
+  if isinstance(source, JpegNpzSource):
+    files = [source.path]
+  else:
+    info_dir = getattr(source.dataset_info, "data_dir", None)
+    base_split = split.split("[")[0]
+    files = sorted(glob.glob(os.path.join(info_dir, f"*-{base_split}.array_record*"))) if info_dir else []
   if not files:
     return None
   fingerprint = hashlib.sha1()

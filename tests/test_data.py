@@ -3,6 +3,7 @@ within seconds where it cannot (no TensorFlow, no internet); never minutes of do
 import importlib.util
 import time
 
+import numpy as np
 import pytest
 
 from gan_jax import data
@@ -69,3 +70,38 @@ def test_where_tfds_can_prepare_it_the_dataset_is_prepared_on_first_use(tmp_path
   with pytest.raises(UserError, match="import your images"):
     data.open_source("my_photos", "train", str(tmp_path))
   assert len(built) == 1
+
+
+def _write_packed(path, images, labels, classes):
+  """A split in ../shared/tools/cifar10_jpeg.py's format."""
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  chunks = []
+  for image in images:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG")
+    chunks.append(buffer.getvalue())
+  np.savez(path, data=np.frombuffer(b"".join(chunks), np.uint8),
+           offsets=np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64),
+           labels=np.asarray(labels, np.uint8), classes=np.array(classes))
+  return chunks
+
+
+def test_a_split_packed_as_jpeg_bytes_is_read_without_tfds(tmp_path, monkeypatch):
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  images = np.random.RandomState(0).randint(0, 256, (6, 16, 16, 3)).astype(np.uint8)
+  chunks = _write_packed(tmp_path / "toys_train_jpeg.npz", images, [0, 1, 2, 0, 1, 2], ["a", "b", "c"])
+  monkeypatch.setattr(data, "tfds", None)  # as on a machine without tensorflow-datasets
+  source = data.open_source("toys_jpeg", "train", str(tmp_path))
+  assert isinstance(source, data.JpegNpzSource) and len(source) == 6
+  assert data._class_names(source) == ["a", "b", "c"]  # pylint: disable=protected-access
+  loaded = data.load_images("toys_jpeg", "train", str(tmp_path), image_size=32)
+  decoded = np.stack([np.asarray(Image.open(io.BytesIO(c)).convert("RGB")) for c in chunks])
+  assert loaded.images.shape == (6, 32, 32, 3) and loaded.labels.tolist() == [0, 1, 2, 0, 1, 2]
+  assert (loaded.images[:, 8:24, 8:24] == decoded).all()  # centred on a black canvas, as other splits
+  with pytest.raises(UserError, match="needs tensorflow-datasets, which is not installed.*toys_test_jpeg.npz"):
+    data.open_source("toys_jpeg", "test", str(tmp_path))
+  (tmp_path / "bad_train_jpeg.npz").write_bytes(b"not an npz")
+  with pytest.raises(UserError, match="is not a split packed as JPEG bytes"):
+    data.open_source("bad_jpeg", "train", str(tmp_path))
