@@ -40,6 +40,19 @@ def tiny_config(**overrides):
   return config
 
 
+# The modules that take longest (seconds on 2 cores, 2026-12-01) go first, so that neither of the two
+# xdist workers starts one of them when the other has nothing left (pytest.ini: --dist loadscope hands
+# out whole modules in collection order).
+_LONGEST_FIRST = ("test_parallel.py", "test_presets.py", "test_evaluate.py", "test_benchmarks.py",
+                  "test_multiprocess.py", "test_cli.py", "test_learning.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = lambda item: (_LONGEST_FIRST.index(item.path.name) if item.path.name in _LONGEST_FIRST
+                       else len(_LONGEST_FIRST))
+  items.sort(key=rank)  # stable: the order within a module is kept
+
+
 def write_image_folder(root, classes=("cat", "dog"), per_class=6, size=32, seed=0, mode="RGB"):
   """Random PNG images in root/<class>/; returns {path: pixels}."""
   rng = np.random.RandomState(seed)

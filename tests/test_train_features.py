@@ -174,6 +174,10 @@ def test_lazy_regularisation_runs_every_few_steps_scaled_up():
   _, eager = jax.jit(d_update)(eager_state, _batch(), jax.random.PRNGKey(2))
   np.testing.assert_allclose(on_step["d_reg"], 4 * eager["d_reg"], rtol=1e-5)
   assert float(off_step["d_reg"]) == 0.0
+  # The host's decision (CPU runs, train.lazy_penalty_due) is the device's (lax.cond on state.step).
+  assert [train.lazy_penalty_due(state.settings, s) for s in range(5)] == [True, False, False, False, True]
+  _, decided = jax.jit(d_update, static_argnums=3)(state, _batch(), jax.random.PRNGKey(2), True)
+  np.testing.assert_allclose(decided["d_reg"], on_step["d_reg"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("step, expected_std", [(0, 0.5), (50, 0.25), (100, 0.0), (500, 0.0)])
