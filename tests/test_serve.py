@@ -20,7 +20,7 @@ import pytest
 from gan_jax import checkpointing
 from gan_jax import generation
 from gan_jax import serve
-from conftest import REPO, TINY_FLAGS, run_cli
+from conftest import ORBAX_CLOSED_LOOP, REPO, TINY_FLAGS, run_cli
 import headless_chromium
 
 CELL = 32 + 2  # a 32x32 image and the grid's padding
@@ -167,6 +167,7 @@ def test_a_checkpoint_saved_while_serving_is_picked_up(workdir, tmp_path):
     server.server_close()
 
 
+@ORBAX_CLOSED_LOOP
 def test_an_unreadable_newest_checkpoint_is_skipped_and_left_where_it_is(workdir, tmp_path):
   run = tmp_path / "run"
   shutil.copytree(workdir, run)

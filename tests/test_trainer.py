@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 from gan_jax import artifacts
 from gan_jax import trainer
 from gan_jax.errors import UserError
-from conftest import tiny_config
+from conftest import ORBAX_CLOSED_LOOP, tiny_config
 
 
 def _train(workdir, **overrides):
@@ -91,6 +91,7 @@ def test_resume_is_bitwise_exact(runs):
   assert [[r[k] for k in keys] for r in straight_rows] == [[r[k] for k in keys] for r in resumed_rows]
 
 
+@ORBAX_CLOSED_LOOP
 def test_corrupt_latest_checkpoint_falls_back_to_previous(runs, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(runs[0], workdir)
