@@ -1,5 +1,6 @@
-"""benchmarks/cpu_quality.py, benchmarks/gpu_suite.py and benchmarks/import_folder.py on CPU with tiny
-settings: training then scoring a preset and the row it prints, the GPU plan rehearsed end to end (and
+"""benchmarks/cpu_quality.py, benchmarks/gpu_suite.py, benchmarks/import_folder.py and
+benchmarks/mode_collapse_fixes.py on CPU with tiny settings: training then scoring a preset and the row it
+prints, grid25 runs with and without a fix and their table, the GPU plan rehearsed end to end (and
 refused when a call would not travel or the plan not fit the lease), a synthetic image folder and its
 timed import, and the one-line errors for what is missing."""
 import json
@@ -13,10 +14,12 @@ import pytest
 from benchmarks import cpu_quality
 from benchmarks import gpu_suite
 from benchmarks import import_folder
+from benchmarks import mode_collapse_fixes
 from gan_jax import user_cache
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
 from conftest import REPO, run_cli
+import test_learning
 
 # A preset shrunk to seconds; batch 8 fits the 12 images of conftest's image_dataset.
 TINY = ["g_width=8", "d_width=8", "latent_dim=16", "batch_size=8", "num_steps=10", "steps_per_call=5",
@@ -161,3 +164,22 @@ def test_torch_reference_times_as_many_torch_steps_as_jax_steps():
                         timeout=300, check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   assert done.stdout.split()[-1] == "3"
+
+
+def test_mode_collapse_fixes_uses_the_learning_tests_grid25_recipe_with_the_nonsaturating_loss():
+  assert mode_collapse_fixes.BASE_RECIPE == dict(test_learning.GRID25_RECIPE, loss="nonsaturating")
+  assert mode_collapse_fixes.NUM_POINTS == test_learning.GRID25_POINTS
+  for fix in mode_collapse_fixes.FIXES:  # every fix is a config the command line accepts
+    assert mode_collapse_fixes.config_for(fix, 4000, seed=0).loss == "nonsaturating"
+
+
+def test_mode_collapse_fixes_trains_the_baseline_and_a_fix_and_prints_their_table():
+  lines = []
+  results = mode_collapse_fixes.run(["feature_matching"], [3], steps=10, log=lines.append)
+  assert list(results) == ["baseline", "feature_matching"] and len(lines) == 2
+  assert all(len(stats) == 1 and stats[0].num_modes == 25 for r in results.values() for stats in r.values())
+  rows = mode_collapse_fixes.table(results, [3]).splitlines()
+  assert rows[0] == "| fix | setting | samples | seed 3 | mean |" and len(rows) == 2 + 4
+  assert rows[4].startswith("| feature_matching | feature_matching=1.0 | EMA | ")
+  with pytest.raises(ValueError, match="unknown fixes"):
+    mode_collapse_fixes.run(["dropout"], [0], steps=10)

@@ -24,8 +24,7 @@ from gan_jax import synthetic
 from gan_jax.metrics import modes
 from gan_jax.train import create_train_state
 
-NUM_EVAL_SAMPLES = 2500  # VEEGAN's and PacGAN's sample count, for which modes.MIN_COUNT is set
-EVAL_KEY = jax.random.PRNGKey(1234)
+NUM_EVAL_SAMPLES = synthetic.NUM_EVAL_SAMPLES  # 2,500 (VEEGAN's, PacGAN's), modes.MIN_COUNT's count
 SEED = 0
 
 # One recipe for every objective on ring8: toy MLPs (3 hidden layers of 64) with a 2-D latent (with a
@@ -79,31 +78,15 @@ def _config(**fields):
   return config
 
 
-def _train(config, data: np.ndarray, steps: int, steps_per_call: int = 1000):
-  """`steps` train steps on `data` (uint8 images or float points) through DataParallel on one device,
-  in calls of `steps_per_call` steps as training makes them."""
-  assert steps % steps_per_call == 0, (steps, steps_per_call)
-  dp = parallel.DataParallel("shard_map", jax.local_devices()[:1])
-  state = create_train_state(config, jax.random.PRNGKey(config.seed), data.shape[1:],
-                             axis_name=dp.axis_name)
-  state = dp.put_state(state)
-  on_device = dp.put_data(data, np.zeros(len(data), np.int32))
-  train = dp.train_function(global_batch=config.batch_size, steps=steps_per_call)
-  for _ in range(steps // steps_per_call):
-    state, _ = train(state, *on_device)
-  return dp.get_state(state)
-
-
-def _samples(state, num: int, ema: bool = True) -> np.ndarray:
-  z = jax.random.normal(EVAL_KEY, (num, state.latent_dim))
-  return np.asarray(state.generate(z, ema=ema))
+_train = synthetic.train  # (config, data, steps, steps_per_call=1000): DataParallel on one device
+_samples = synthetic.generate  # (state, num, ema=True): latents drawn with seed EVAL_SEED
 
 
 # ---- Points ----
 
 
 def _point_statistics(state, data: synthetic.Points, ema: bool = True) -> modes.ModeStatistics:
-  return modes.mode_statistics(_samples(state, NUM_EVAL_SAMPLES, ema), data.centres, data.std)
+  return synthetic.score(state, data, ema, NUM_EVAL_SAMPLES)
 
 
 def _check_modes(stats: modes.ModeStatistics, min_modes: int, min_high_quality: float) -> Tuple[bool, str]:
