@@ -187,6 +187,9 @@ class StandInInception:
     kernel = np.random.RandomState(seed).normal(size=(8 * 8 * 3, 16)).astype(np.float32)
     return {"params/stand_in/kernel": kernel, "params/stand_in/odd": np.array([-0.0, 1e-40, 3e38], np.float32)}
 
+  def missing_head_message(self) -> str:
+    return "the rehearsal's stand-in network has no logits head"
+
   def features(self, images, batch_size: int = 0) -> np.ndarray:
     del batch_size
     images = np.concatenate(list(images)) if not hasattr(images, "shape") else np.asarray(images)

@@ -1,0 +1,61 @@
+"""Which generator of a run to show and score: the raw G, or the EMA weights with which BatchNorm statistics.
+
+    python benchmarks/cpu_quality.py --preset=dcgan_cpu --minutes=10 --workdir=/tmp/ema_run \
+        --num_samples=2000 --reference_size=2000
+    python benchmarks/ema_statistics.py --workdir=/tmp/ema_run --num_samples=2000 --reference_size=2000
+
+Scores the newest checkpoint of a run three ways, with the same latents and the same reference subset
+(FID and KID against a seeded subset of the training split, as cpu_quality.py):
+- raw: the trained weights with their running statistics;
+- ema, raw statistics: the EMA weights with the raw G's running statistics (gan_jax before issue 18);
+- ema, ema statistics: the EMA weights with the EMA of the statistics (GANState.generate's default).
+Prints one markdown row per rule.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from gan_jax import generation  # pylint: disable=g-import-not-at-top
+from gan_jax import metrics  # pylint: disable=g-import-not-at-top
+from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training run's directory.", required=True)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 2000, "Generated images per rule.")
+_REFERENCE_SIZE = flags.DEFINE_integer("reference_size", 2000, "Training images (a fixed, seeded subset).")
+
+
+def rules(state):
+  """(name, state whose EMA generator is that rule's generator)."""
+  return [("raw G, its running statistics", state.replace(g_ema_params=state.g_params,
+                                                          g_ema_batch_stats=state.g_batch_stats)),
+          ("EMA weights, raw G's statistics", state.replace(g_ema_batch_stats=state.g_batch_stats)),
+          ("EMA weights, EMA statistics (default)", state)]
+
+
+def main(argv):
+  del argv
+  try:
+    config, state, _ = generation.load_run(_WORKDIR.value)
+  except UserError as e:
+    sys.exit(f"error: {e}")
+  inception = metrics.load_inception()
+  batch_size = min(metrics.inception.DEFAULT_BATCH_SIZE, _NUM_SAMPLES.value)
+  reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
+                                           reference_size=_REFERENCE_SIZE.value,
+                                           image_size=config.image_size, inception=inception,
+                                           batch_size=batch_size)
+  print(f"| generator (step {int(state.step)}) | FID-{_NUM_SAMPLES.value} vs {_REFERENCE_SIZE.value} "
+        "| KID x 100 |\n| --- | --- | --- |")
+  for name, rule_state in rules(state):
+    scores = metrics.evaluate_images(generation.generated_images(rule_state, _NUM_SAMPLES.value),
+                                     reference, inception, metrics=("fid", "kid"), batch_size=batch_size)
+    print(f"| {name} | {scores['fid']:.1f} | {100 * scores['kid']:.2f} +- {100 * scores['kid_std']:.2f} |",
+          flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
