@@ -10,6 +10,12 @@ Scores the newest checkpoint of a run three ways, with the same latents and the 
 - ema, raw statistics: the EMA weights with the raw G's running statistics (gan_jax before issue 18);
 - ema, ema statistics: the EMA weights with the EMA of the statistics (GANState.generate's default).
 Prints one markdown row per rule.
+
+Measured 2026-12-01 (2-core Xeon with AVX-512, another job on the cores): dcgan_cpu trained 8 minutes
+(`python -m gan_jax.main --config=experiments/dcgan_cpu.py --dataset=cifar10_jpeg --train_minutes=8`,
+940 steps, samples still blobs), 1,000 samples against 1,000 training images: raw G 369.9 (KID x 100
+40.3), EMA weights with the raw statistics 354.1 (38.7), EMA weights with the EMA statistics 347.7 (37.5).
+One short run at FID-1k: the order, not the size of the gaps, is the result.
 """
 import os
 import sys
