@@ -2,7 +2,8 @@
 configuration (NVlabs/stylegan2-ada-pytorch, train.py cfg_specs['cifar'] and training/training_loop.py):
 non-saturating loss with lazy R1 (gamma 0.01 every 16 steps), Adam with b1=0 at G's rate 0.002 and beta2
 0.99 ** 0.8 (the reference's G_reg_interval=4 rescaling), batch 64, minibatch-stddev groups of 32, an
-EMA of G with a half-life of 500k images ramped up over the first 5% of the images seen, and adaptive
+EMA of G with a half-life of 500k images ramped up over the first 5% of the images seen, per-pixel noise
+inputs in G, a D without skip connections ('orig'), and adaptive
 augmentation (target E[sign D(x)] = 0.6, adjusted every 4 steps, 500k images to move the probability by
 1) with DiffAugment's color/translation/cutout in place of ADA's pipeline. Half the reference width
 (README, "Recipes", lists each value with its source and every deviation with its reason).
@@ -26,6 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_width = 256
   config.mapping_layers = 2
   config.mbstd_group = 32
+  config.noise_inputs = True
+  config.d_architecture = "orig"  # the cifar configuration's D_kwargs.architecture
   config.loss = "nonsaturating"
   config.r1_gamma = 0.01
   config.reg_every = 16

@@ -19,6 +19,7 @@ from gan_jax.errors import UserError
 from gan_jax.models import biggan
 from gan_jax.models import dcgan
 from gan_jax.models import resnet
+from gan_jax.models import stylegan2
 
 LR_DECAYS = ("constant", "linear")
 
@@ -60,6 +61,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.embed_dim = 128  # biggan: shared class embedding
   config.mapping_layers = 2  # stylegan2: depth of the mapping network
   config.mbstd_group = 4  # stylegan2: minibatch-stddev group size (must divide the per-device batch)
+  config.noise_inputs = False  # stylegan2: per-pixel noise inputs in G
+  config.d_architecture = "resnet"  # stylegan2: D with skip connections (resnet) or without (orig)
   config.compute_dtype = "float32"  # float32 | bfloat16 (mixed precision; parameters stay float32)
   # Objective and regularisation.
   config.loss = "nonsaturating"  # nonsaturating | hinge | wgan | lsgan | rpgan
@@ -166,7 +169,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for field, choices in (("model", models.MODEL_NAMES), ("g_activation", dcgan.ACTIVATION_NAMES),
                          ("parallelism", parallel.STRATEGIES), ("loss", tuple(losses.OBJECTIVES)),
                          ("compute_dtype", tuple(models.COMPUTE_DTYPES)),
-                         ("input_pipeline", data.INPUT_PIPELINES), ("lr_decay", LR_DECAYS)):
+                         ("input_pipeline", data.INPUT_PIPELINES), ("lr_decay", LR_DECAYS),
+                         ("d_architecture", stylegan2.D_ARCHITECTURES)):
     _require(config[field] in choices,
              f"--{field}={config[field]} is unknown; choose one of {', '.join(choices)}")
   size = config.image_size

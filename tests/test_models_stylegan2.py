@@ -1,5 +1,5 @@
 """Tests of the StyleGAN2-lite architecture: shapes, equalised learning rate, demodulation, minibatch
-stddev grouping, conditioning and mixed precision."""
+stddev grouping, conditioning, mixed precision, noise inputs and the D without skips."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -217,3 +217,39 @@ def test_bfloat16_keeps_float32_params_and_outputs(conditional):
 def test_rejects_image_sizes_that_are_not_powers_of_two(size):
   with pytest.raises(ValueError, match="power-of-two image size >= 8"):
     models.build(_config(), (size, size, 3), 0)
+
+
+def test_noise_inputs_start_off_are_seeded_by_the_latent_and_differ_per_example():
+  generator, _, g_params, _ = _models(noise_inputs=True)
+  strengths = {k: v for k, v in jax.tree_util.tree_flatten_with_path(g_params)[0]
+               if "noise_strength" in jax.tree_util.keystr(k)}
+  assert len(strengths) == 2 * 3 + 1  # b4_conv1, then conv0 and conv1 of 8x8, 16x16, 32x32
+  assert all(float(v) == 0 for v in strengths.values())  # StyleGAN2-ADA initialises them to 0
+  without_noise, _, plain_params, _ = _models()
+  z, _ = _inputs()
+  # At strength 0 the noise changes nothing: the same image as without noise inputs, same weights.
+  np.testing.assert_array_equal(generator.apply({"params": g_params}, z, train=False),
+                                without_noise.apply({"params": plain_params}, z, train=False))
+  loud = jax.tree.map(lambda v: jnp.ones_like(v) if v.ndim == 0 else v, g_params)
+  images = generator.apply({"params": loud}, z, train=False)
+  assert np.abs(images - without_noise.apply({"params": plain_params}, z, train=False)).max() > 1e-2
+  # The same latent gives the same image, wherever it sits in the batch; other latents other noise.
+  np.testing.assert_allclose(generator.apply({"params": loud}, z[::-1], train=False), images[::-1],
+                             rtol=1e-5, atol=1e-5)
+  seeds = stylegan2.latent_hash(z)
+  assert len(set(np.asarray(seeds).tolist())) == BATCH
+  noise = stylegan2.noise_input(seeds, 0, (8, 8), jnp.float32)
+  assert noise.shape == (BATCH, 8, 8, 1)
+  assert abs(float(noise.mean())) < 0.3 and 0.7 < float(noise.std()) < 1.3  # 256 standard normals
+  assert not np.allclose(noise[0], noise[1])
+  assert not np.allclose(noise, stylegan2.noise_input(seeds, 1, (8, 8), jnp.float32))  # per layer
+
+
+def test_orig_discriminator_has_no_skip_connections():
+  _, discriminator, _, d_params = _models(d_architecture="orig")
+  _, _, _, resnet_params = _models()
+  assert not [name for name in d_params if name.endswith("_skip")]
+  assert {name for name in resnet_params if not name.endswith("_skip")} == set(d_params)
+  _, x = _inputs()
+  logits, _ = discriminator.apply({"params": d_params}, x, train=False)
+  assert logits.shape == (BATCH,) and np.isfinite(np.asarray(logits)).all()

@@ -7,8 +7,8 @@ upsampling) and a toRGB modulated 1x1 conv without demodulation, in the skip arc
 of each resolution is upsampled and summed with the next. Every layer has `g_width` channels. The output
 is that RGB sum, not squashed by tanh (the contract's one exception).
 
-Discriminator: the residual architecture. fromRGB 1x1, then per resolution a block
-conv3x3 -> conv3x3 -> 2x downsampling with a 1x1 skip, summed and scaled by 1/sqrt(2); at 4x4 minibatch
+Discriminator: fromRGB 1x1, then per resolution a block conv3x3 -> conv3x3 -> 2x downsampling, in the
+residual architecture with a 1x1 skip, summed and scaled by 1/sqrt(2) (see below); at 4x4 minibatch
 standard deviation, conv3x3, dense -> `features`, and an output dense layer. Every layer has `d_width`
 channels.
 
@@ -20,11 +20,19 @@ product with cmap divided by sqrt(d_width).
 Both use equalised learning rate (weights N(0, 1) / lr_mul, scaled at run time by lr_mul / sqrt(fan_in))
 and leaky ReLU (0.2) times sqrt(2).
 
-Left out of StyleGAN2-ADA: noise inputs, style mixing and path-length regularisation (the CIFAR
-configuration turns these two off), truncation and its running average of w (a sampling option), the
-float16-specific activation clamping and weight pre-normalisation (bfloat16 has float32's range).
+Noise inputs (`noise_inputs`): after each 3x3 modulated conv, per-pixel Gaussian noise (B, H, W, 1)
+times a learned strength initialised to 0, as StyleGAN2-ADA's SynthesisLayer with noise_mode='random'.
+The noise is drawn from a key hashed from each example's latent (the layer's own stream), not from an
+RNG argument: a fresh z gets fresh noise, and the same z always gives the same image (fixed-noise
+grids, the gallery, exports and FIDs are reproducible without a noise seed).
+
+D architectures (`architecture`): 'resnet' (StyleGAN2-ADA's default) or 'orig' (its CIFAR configuration,
+`D_kwargs.architecture = 'orig'`: the same blocks without the 1x1 skip).
+
+Left out of StyleGAN2-ADA: style mixing and path-length regularisation (the CIFAR configuration turns
+both off), truncation and its running average of w (a sampling option), the float16-specific activation
+clamping and weight pre-normalisation (bfloat16 has float32's range).
 Also different:
-- D is residual, StyleGAN2-ADA's default; its CIFAR configuration uses the plain ('orig') one;
 - resampling uses simple filters instead of the [1, 3, 3, 1] FIR filter: bilinear upsampling with
   jax.image.resize (half-pixel centres, edges replicated; in the interior the same as the FIR filter)
   and 2x2 average pooling (D's downsampling conv runs at full resolution and is then pooled, where
@@ -102,6 +110,21 @@ def modulated_conv(x, kernel, styles, *, demodulate: bool, up: bool = False, dty
   return y
 
 
+def latent_hash(z):
+  """One uint32 per example, from all the bits of its latent (B, Z): seeds the noise inputs."""
+  bits = jax.lax.bitcast_convert_type(z.astype(jnp.float32), jnp.uint32)
+  # Odd multipliers per position (a multiplicative hash), summed with uint32 wrap-around.
+  weights = (2 * jnp.arange(z.shape[-1], dtype=jnp.uint32) + 1) * jnp.uint32(0x9E3779B1)
+  return jnp.sum(bits * weights, axis=-1, dtype=jnp.uint32)
+
+
+def noise_input(seeds, layer: int, shape, dtype):
+  """Standard normal noise (B, H, W, 1): example b's from its seed and the layer's index."""
+  base = jax.random.PRNGKey(layer)
+  keys = jax.vmap(lambda seed: jax.random.fold_in(base, seed))(seeds)
+  return jax.vmap(lambda key: jax.random.normal(key, shape + (1,), jnp.float32))(keys).astype(dtype)
+
+
 def _std_normal(lr_mul: float = 1.0):
   return lambda key, shape: jax.random.normal(key, shape, jnp.float32) / lr_mul
 
@@ -151,12 +174,16 @@ class ModulatedConv(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, w):
+  def __call__(self, x, w, noise=None):
+    """`noise` (B, H', W', 1), where given, is added times a learned strength (initially 0)."""
     k, in_features = self.kernel_size, x.shape[-1]
     styles = EqualDense(in_features, bias_init=1.0, name="affine")(w)
     kernel = self.param("kernel", _std_normal(), (k, k, in_features, self.features))
     y = modulated_conv(x, kernel / math.sqrt(k * k * in_features), styles, demodulate=self.demodulate,
                        up=self.up, dtype=self.dtype)
+    if noise is not None:
+      strength = self.param("noise_strength", nn.initializers.zeros, ())
+      y = y + noise * strength.astype(self.dtype)
     return y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
 
 
@@ -203,6 +230,7 @@ class Generator(nn.Module):
   width: int = 256
   mapping_layers: int = 2
   num_classes: int = 0
+  noise_inputs: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -213,15 +241,22 @@ class Generator(nn.Module):
     w = MappingNetwork(z.shape[-1], self.mapping_layers, self.num_classes, name="mapping")(z, labels)
     conv = functools.partial(ModulatedConv, self.width, 3, dtype=self.dtype)
     to_rgb = functools.partial(ModulatedConv, self.channels, 1, demodulate=False, dtype=self.dtype)
+    seeds = latent_hash(z) if self.noise_inputs else None
+    layers = iter(range(2 * steps + 1))
+
+    def noise(res):  # the next 3x3 layer's noise at resolution res, or None
+      layer = next(layers)
+      return None if seeds is None else noise_input(seeds, layer, (res, res), self.dtype)
+
     const = self.param("const", _std_normal(), (4, 4, self.width))
     x = jnp.broadcast_to(const.astype(self.dtype), (z.shape[0],) + const.shape)
-    x = lrelu(conv(name="b4_conv1")(x, w))
+    x = lrelu(conv(name="b4_conv1")(x, w, noise(4)))
     # The image is accumulated in float32: the sum over resolutions is G's output.
     image = to_rgb(name="b4_torgb")(x, w).astype(jnp.float32)
     for i in range(1, steps + 1):
       res = 4 * 2**i
-      x = lrelu(conv(up=True, name=f"b{res}_conv0")(x, w))
-      x = lrelu(conv(name=f"b{res}_conv1")(x, w))
+      x = lrelu(conv(up=True, name=f"b{res}_conv0")(x, w, noise(res)))
+      x = lrelu(conv(name=f"b{res}_conv1")(x, w, noise(res)))
       image = upsample2x(image) + to_rgb(name=f"b{res}_torgb")(x, w).astype(jnp.float32)
     return image
 
@@ -232,6 +267,7 @@ class Discriminator(nn.Module):
   mapping_layers: int = 2
   mbstd_group: int = 4  # capped at the batch size
   num_classes: int = 0
+  architecture: str = "resnet"  # resnet | orig (no skip connections)
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -245,10 +281,12 @@ class Discriminator(nn.Module):
     x = lrelu(conv(1, name="fromrgb")(x.astype(self.dtype)))
     for _ in range(steps):
       res = x.shape[1]
-      skip = conv(1, use_bias=False, down=True, name=f"b{res}_skip")(x)
+      skip = (conv(1, use_bias=False, down=True, name=f"b{res}_skip")(x) if self.architecture == "resnet"
+              else None)
       x = lrelu(conv(3, name=f"b{res}_conv0")(x))
       x = lrelu(conv(3, down=True, name=f"b{res}_conv1")(x))
-      x = (skip + x) * math.sqrt(0.5)
+      if skip is not None:
+        x = (skip + x) * math.sqrt(0.5)
     x = minibatch_stddev(x, min(self.mbstd_group, batch))
     x = lrelu(conv(3, name="b4_conv")(x))
     x = lrelu(EqualDense(self.width, dtype=self.dtype, name="b4_fc")(x.reshape(batch, -1)))
@@ -260,12 +298,17 @@ class Discriminator(nn.Module):
     return jnp.sum(out * cmap, axis=-1) / math.sqrt(self.width), features
 
 
+D_ARCHITECTURES = ("resnet", "orig")
+
+
 def build(config, image_shape, *, num_classes, axis_name, dtype):
   del axis_name  # no batch statistics to average over devices
   height, _, channels = image_shape
   num_resolution_steps(height)
   generator = Generator(image_size=height, channels=channels, width=config.g_width,
-                        mapping_layers=config.mapping_layers, num_classes=num_classes, dtype=dtype)
+                        mapping_layers=config.mapping_layers, num_classes=num_classes,
+                        noise_inputs=config.noise_inputs, dtype=dtype)
   discriminator = Discriminator(width=config.d_width, mapping_layers=config.mapping_layers,
-                                mbstd_group=config.mbstd_group, num_classes=num_classes, dtype=dtype)
+                                mbstd_group=config.mbstd_group, num_classes=num_classes,
+                                architecture=config.d_architecture, dtype=dtype)
   return generator, discriminator
