@@ -15,7 +15,7 @@ setuptools.setup(
         "orbax-checkpoint>=0.11",
         "tensorflow-datasets>=4.9.7",
         "array_record",
-        "grain",  # streams splits that do not fit in memory (gan_jax.streaming)
+        "grain",  # streams splits that do not fit in memory (gan_jax.data.streaming)
         "importlib_resources",
         "ml_collections",
         "absl-py",

@@ -18,8 +18,8 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
-from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_jax import train  # pylint: disable=g-import-not-at-top
 from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
 
@@ -47,7 +47,7 @@ def measure(state, asynchronous: bool, saves: int, gap_seconds: float):
 def main(argv):
   del argv
   try:
-    config = config_lib.load_preset(_PRESET.value)
+    config = experiments.load_preset(_PRESET.value)
   except UserError as e:
     sys.exit(f"error: {e}")
   state = train.create_train_state(config, jax.random.PRNGKey(0), (config.image_size,) * 2 + (3,),

@@ -28,7 +28,7 @@ import ml_collections
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax import data  # pylint: disable=g-import-not-at-top
 from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
 from gan_jax import metrics  # pylint: disable=g-import-not-at-top
@@ -79,7 +79,7 @@ def run(preset: str, minutes: float, workdir: str, dataset: str = CIFAR10_MIRROR
         overrides: Sequence[str] = (), command: str = "",
         inception: Optional[metrics.InceptionFeatures] = None) -> str:
   """Trains `preset` for `minutes`, scores it, and returns the table row."""
-  config = config_lib.load_preset(preset, overrides)
+  config = experiments.load_preset(preset, overrides)
   check_dataset(dataset, data_dir)
   # Missing weights or a bad reference size stop the run before training; the statistics are cached.
   inception = inception or metrics.load_inception()

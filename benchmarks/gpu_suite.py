@@ -51,6 +51,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE_DIR = os.path.join(REPO, ".data", "gpu")  # git-ignored: travels only when carried
 STATE_DIR = os.path.join(BUNDLE_DIR, "device")  # on the device: kept between calls (ignored, not carried)
 sys.path.insert(0, REPO)
+import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top,wrong-import-position
 # The rest of gan_jax is imported inside the functions: on the device it needs the wheels call1 installs.
 
@@ -479,12 +480,11 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
   _copy_out(out_dir, os.path.join(state_dir, "train.log"), "train.log")
   from benchmarks import cpu_quality  # pylint: disable=g-import-not-at-top
   from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  step = checkpointing.exported_step(workdir)
+    step = checkpointing.exported_step(workdir)
   if code or step is None:
     raise UserError(f"training stopped without its exports (exit code {code}): "
                     + "\n".join(log.strip().splitlines()[-15:]))
-  config = config_lib.load_preset(settings.train_preset, settings.train_overrides)
+  config = experiments.load_preset(settings.train_preset, settings.train_overrides)
   progress = {"started": started, "throughput_seconds": training_started - throughput_started,
               "training_seconds": training_seconds, "step": step,
               "images_seen": cpu_quality.images_seen(config, step), "device": device,
@@ -528,8 +528,7 @@ def call2(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
     packed += f.read()
   flat = unpack_weights(packed)
   from gan_jax import artifacts  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
+    from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
   from gan_jax import metrics  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception as inception_lib  # pylint: disable=g-import-not-at-top
   if manifest["dry_run"]:
@@ -541,7 +540,7 @@ def call2(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
     inception = inception_lib.InceptionFeatures.from_npz(path)
   print(f"weights rebuilt and checked ({time.time() - started:.0f} s)", flush=True)
   workdir = os.path.join(state_dir, "run")
-  config = config_lib.load_preset(settings.train_preset, settings.train_overrides)
+  config = experiments.load_preset(settings.train_preset, settings.train_overrides)
   reference_started = time.time()
   metrics.reference_statistics(DATASET, "train", os.path.join(state_dir, "data"),
                                reference_size=settings.reference_size, image_size=config.image_size,

@@ -1,4 +1,4 @@
-"""The streaming input path (gan_jax.streaming): loader speed, memory over an epoch, and the training stall.
+"""The streaming input path (gan_jax.data.streaming): loader speed, memory over an epoch, and the training stall.
 
     python benchmarks/input_pipeline.py --images=100000 --size=64 --loader_workers=0,1,2 --preset=dcgan64
 
@@ -28,7 +28,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax import data  # pylint: disable=g-import-not-at-top
 from gan_jax import import_images  # pylint: disable=g-import-not-at-top
 from gan_jax import parallel  # pylint: disable=g-import-not-at-top
@@ -114,7 +114,7 @@ def epoch_rss(name: str, workers: int):
 
 def input_stall(name: str, workers: int):
   """(s/step streamed, s/step constant batch) for the preset's train step on all local devices."""
-  config = config_lib.load_preset(_PRESET.value)
+  config = experiments.load_preset(_PRESET.value)
   dataset = _open(name, config.image_size, workers)
   dp = parallel.DataParallel("shard_map", parallel.local_devices())
   state = dp.put_state(train.create_train_state(config, jax.random.PRNGKey(0), dataset.image_shape,

@@ -41,6 +41,7 @@ from absl import flags
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gan_jax import checks  # pylint: disable=g-import-not-at-top
 from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_jax import synthetic  # pylint: disable=g-import-not-at-top
 
@@ -78,7 +79,7 @@ def config_for(fix: str, steps: int, seed: int):
     fields.update(FIXES[fix][0](steps))
   config = config_lib.defaults()
   config.update(dict(dataset="grid25", seed=seed, num_steps=steps, **fields))
-  config_lib.validate(config, num_devices=1)
+  checks.check_run(config, num_devices=1)
   return config
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
 from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_jax import run_info  # pylint: disable=g-import-not-at-top
@@ -41,7 +42,7 @@ _N = flags.DEFINE_integer("n", 16, "Images per timed grid.")
 
 def write_workdir(workdir: str, preset: str) -> None:
   """config.json, dataset.json and one checkpoint of the preset's freshly initialised state."""
-  config = config_lib.load_preset(preset)
+  config = experiments.load_preset(preset)
   image_shape = (config.image_size, config.image_size, 3)
   class_names = [f"class_{i}" for i in range(10)] if config.conditional else []
   state = train.create_train_state(config, jax.random.PRNGKey(0), image_shape, num_classes=len(class_names))

@@ -50,15 +50,15 @@ _SUPPORTED = {"dcgan": ("dcgan", "nonsaturating"), "sngan": ("resnet", "hinge")}
 # Fields whose other values the PyTorch side does not implement, with the value it assumes.
 _FIXED = {"conditional": False, "compute_dtype": "float32", "augment": "", "r1_gamma": 0.0,
           "r2_gamma": 0.0, "gp_weight": 0.0, "instance_noise": 0.0, "feature_matching": 0.0,
-          "label_smoothing": 0.0, "g_spectral_norm": False, "attention_resolution": 0}
+          "label_smoothing": 0.0, "model_args.g_spectral_norm": False, "model_args.attention_resolution": 0}
 
 
 def load_preset(name: str, overrides):
   # gan_jax imports jax: only after cpu_threads.limit has set XLA's thread count.
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  import experiments  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
-    config = config_lib.load_preset(name, overrides)
+    config = experiments.load_preset(name, overrides)
   except UserError as e:
     raise SystemExit(f"error: {e}") from e
   if _BATCH_SIZE.value:
@@ -66,7 +66,10 @@ def load_preset(name: str, overrides):
   if _SUPPORTED.get(name) != (config.model, config.loss):
     raise SystemExit(f"the PyTorch side has the presets {', '.join(_SUPPORTED)} with their model and "
                      f"loss only; got {name} with model={config.model}, loss={config.loss}")
-  changed = {field: config[field] for field, value in _FIXED.items() if config[field] != value}
+  value_of = lambda field: (config.model_args.get(field.split(".", 1)[1]) if field.startswith("model_args.")
+                            else config[field])
+  changed = {field: value_of(field) for field, value in _FIXED.items()
+             if value_of(field) not in (value, None)}
   if changed:
     raise SystemExit(f"the PyTorch side does not implement {changed}; it has {_FIXED}")
   return config
@@ -101,7 +104,7 @@ def _dcgan_models(torch, config):
   """gan_jax/models/dcgan.py's G and D (unconditional)."""
   tnn, F = torch.nn, torch.nn.functional
   steps = int(round(math.log2(config.image_size / 4)))
-  act = (lambda: tnn.LeakyReLU(0.2)) if config.g_activation == "leaky_relu" else tnn.ReLU
+  act = (lambda: tnn.LeakyReLU(0.2)) if config.model_args.g_activation == "leaky_relu" else tnn.ReLU
   top = config.g_width * 2**(steps - 1)
   # flax's BatchNorm: momentum 0.99 of the running average = torch's momentum 0.01; eps 1e-5 in both.
   g_layers = [tnn.Linear(config.latent_dim, 16 * top, bias=False), tnn.BatchNorm1d(16 * top, momentum=0.01),
@@ -124,7 +127,7 @@ def _dcgan_models(torch, config):
 
     def forward(self, x):
       for conv in self.convs:
-        x = F.dropout(F.leaky_relu(conv(x), 0.2), config.d_dropout, self.training)
+        x = F.dropout(F.leaky_relu(conv(x), 0.2), config.model_args.d_dropout, self.training)
       return self.dense(x.flatten(1))[:, 0]
 
   return (_initialise(torch, tnn.Sequential(*g_layers), "lecun"),
@@ -203,7 +206,7 @@ def _resnet_models(torch, config):
 def torch_models(torch, config):
   """(G, D) of the preset as torch modules, initialised as the Flax modules are."""
   generator, discriminator = (_dcgan_models if config.model == "dcgan" else _resnet_models)(torch, config)
-  if config.d_spectral_norm:
+  if config.model_args.d_spectral_norm:
     # After initialisation: the parametrization keeps the initialised weight as its `original`.
     for layer in list(discriminator.modules()):
       if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):

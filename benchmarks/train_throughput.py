@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax import parallel  # pylint: disable=g-import-not-at-top
 from gan_jax import train  # pylint: disable=g-import-not-at-top
 from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -159,7 +159,7 @@ def main(argv):
   for spec in _PRESETS.value:
     name, *overrides = spec.split(":")
     try:
-      config = config_lib.load_preset(name, _SET.value + overrides)
+      config = experiments.load_preset(name, _SET.value + overrides)
     except UserError as e:
       raise SystemExit(f"error: {e}") from e
     image_shape = (config.image_size, config.image_size, 3)

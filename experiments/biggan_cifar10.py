@@ -14,19 +14,19 @@ compare with gan_jax's default protocol of 50,000 samples against the training s
 """
 import ml_collections
 
+import experiments
 from gan_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = config_lib.defaults()
-  config.model = "biggan"
+  config = experiments.with_model(config_lib.defaults(), "biggan")
   config.conditional = True
   config.mirror = True
   config.latent_dim = 128
-  config.embed_dim = 128
+  config.model_args.embed_dim = 128
   config.g_width = 64  # 4 * 64 = 256 channels in every block, as BigGAN's CIFAR model
   config.d_width = 64
-  config.attention_resolution = 0
+  config.model_args.attention_resolution = 0
   config.loss = "hinge"
   config.augment = "translation,cutout"
   config.batch_size = 64

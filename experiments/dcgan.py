@@ -7,8 +7,10 @@ Result: not yet measured on a GPU (see README.md for the results table).
 """
 import ml_collections
 
+import experiments
 from gan_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  return config_lib.defaults()  # the defaults are this model's settings
+  # The defaults are this model's settings.
+  return experiments.with_model(config_lib.defaults(), "dcgan")

@@ -11,11 +11,12 @@ on a CPU"); CIFAR-like objects (docs/dcgan_cpu_30min.png).
 """
 import ml_collections
 
+import experiments
 from gan_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = config_lib.defaults()
+  config = experiments.with_model(config_lib.defaults(), "dcgan")
   config.g_width = config.d_width = 32
   config.batch_size = 64
   config.ema_decay = 0.999

@@ -10,16 +10,16 @@ Result: not yet measured on a GPU (see README.md for the results table).
 """
 import ml_collections
 
+import experiments
 from gan_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = config_lib.defaults()
-  config.model = "resnet"
+  config = experiments.with_model(config_lib.defaults(), "resnet")
   config.latent_dim = 128
   config.g_width = 256
   config.d_width = 128
-  config.d_spectral_norm = True
+  config.model_args.d_spectral_norm = True
   config.loss = "hinge"
   config.batch_size = 64
   config.g_batch_size = 128

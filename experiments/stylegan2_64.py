@@ -18,7 +18,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = stylegan2_cifar10.get_config()
   config.image_size = 64
   config.r1_gamma = 0.0002 * 64**2 / config.batch_size
-  config.mbstd_group = 4
+  config.model_args.mbstd_group = 4
   config.ema_kimg = config.batch_size * 10 / 32
-  config.d_architecture = "resnet"  # 'orig' is the cifar configuration's; 'auto' keeps the default
+  config.model_args.d_architecture = "resnet"  # 'orig' is the cifar configuration's; 'auto' keeps the default
   return config

@@ -16,19 +16,19 @@ this configuration at full width: 50,000 generated images against the 50,000 tra
 """
 import ml_collections
 
+import experiments
 from gan_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = config_lib.defaults()
-  config.model = "stylegan2"
+  config = experiments.with_model(config_lib.defaults(), "stylegan2")
   config.latent_dim = 256
   config.g_width = 256
   config.d_width = 256
-  config.mapping_layers = 2
-  config.mbstd_group = 32
-  config.noise_inputs = True
-  config.d_architecture = "orig"  # the cifar configuration's D_kwargs.architecture
+  config.model_args.mapping_layers = 2
+  config.model_args.mbstd_group = 32
+  config.model_args.noise_inputs = True
+  config.model_args.d_architecture = "orig"  # the cifar configuration's D_kwargs.architecture
   config.loss = "nonsaturating"
   config.r1_gamma = 0.01
   config.reg_every = 16

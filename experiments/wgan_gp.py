@@ -9,15 +9,16 @@ Result: not yet measured on a GPU (see README.md for the results table).
 """
 import ml_collections
 
+import experiments
 from gan_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = config_lib.defaults()
+  config = experiments.with_model(config_lib.defaults(), "dcgan")
   config.loss = "wgan"
   config.gp_weight = 10.0
-  config.g_activation = "relu"
-  config.d_dropout = 0.0
+  config.model_args.g_activation = "relu"
+  config.model_args.d_dropout = 0.0
   config.latent_dim = 128
   config.d_steps = 5
   config.batch_size = 64

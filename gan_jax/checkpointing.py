@@ -25,7 +25,7 @@ _ADDED_FIELDS = {"g_ema_batch_stats": "g_batch_stats"}
 
 class Checkpoints:
   """`<workdir>/<subdir>/<step>/`: G, D, EMA, optimizer states, step and PRNG key; and the data position
-  of streamed input (gan_jax.streaming). In memory, the data position is a function of the step (see
+  of streamed input (gan_jax.data.streaming). In memory, the data position is a function of the step (see
   parallel.py) and needs no item of its own.
 
   With `best_metric`, the `keep` checkpoints with the lowest value of that metric are kept instead of

@@ -1,25 +1,15 @@
-"""Checks on a run's configuration, its record in the workdir (config.json), and the presets."""
-import importlib
+"""A run's configuration: every field with its default, the checks that need no other module, and its
+record in the workdir (config.json). The architectures', objectives' and data's own checks live with
+them (gan_jax.checks gathers them for the trainer)."""
 import json
 import math
 import os
-from typing import Sequence
+from typing import Callable, Dict
 
 import ml_collections
 
-import experiments
-
-from gan_jax import augment
-from gan_jax import data
 from gan_jax import files
-from gan_jax import losses
-from gan_jax import models
-from gan_jax import parallel
 from gan_jax.errors import UserError
-from gan_jax.models import biggan
-from gan_jax.models import dcgan
-from gan_jax.models import resnet
-from gan_jax.models import stylegan2
 
 LR_DECAYS = ("constant", "linear")
 
@@ -42,27 +32,19 @@ def defaults() -> ml_collections.ConfigDict:
   config.conditional = False  # class-conditional G and D, labels from the dataset
   config.mirror = False  # flip each real image left-right with probability 1/2 (StyleGAN2-ADA's --mirror)
   # A split is kept whole on the devices when it fits the memory budget, else streamed from its files
-  # (gan_jax.streaming): input_pipeline auto | memory | stream; memory_budget_gb 0 = a quarter of the
+  # (gan_jax.data.streaming): input_pipeline auto | memory | stream; memory_budget_gb 0 = a quarter of the
   # host's memory (shared by CPU devices) and of an accelerator's. data_workers: decoding processes of
   # the streaming path (0: threads of the training process).
   config.input_pipeline = "auto"
   config.memory_budget_gb = 0.0
   config.data_workers = 0
-  # Models (see gan_jax/models/): which fields an architecture reads is said next to each.
+  # Models (see gan_jax/models/): the architecture, its own settings (each architecture's default_args(),
+  # e.g. --config.model_args.d_dropout=0.5; empty = all its defaults) and the settings every one has.
   config.model = "dcgan"  # dcgan | resnet (SNGAN) | biggan | stylegan2 (lite) | toy (MLPs, 2-D points)
+  config.model_args = ml_collections.ConfigDict()
   config.latent_dim = 100
   config.g_width = 64  # base channel count of G
   config.d_width = 64  # base channel count of D
-  config.g_activation = "leaky_relu"  # dcgan: relu | leaky_relu
-  config.d_dropout = 0.3  # dcgan
-  config.d_spectral_norm = False  # dcgan, resnet (biggan: always; stylegan2: never)
-  config.g_spectral_norm = False  # resnet (biggan: always)
-  config.attention_resolution = 0  # resnet, biggan: self-attention block at this resolution (0 = none)
-  config.embed_dim = 128  # biggan: shared class embedding
-  config.mapping_layers = 2  # stylegan2: depth of the mapping network
-  config.mbstd_group = 4  # stylegan2: minibatch-stddev group size (must divide the per-device batch)
-  config.noise_inputs = False  # stylegan2: per-pixel noise inputs in G
-  config.d_architecture = "resnet"  # stylegan2: D with skip connections (resnet) or without (orig)
   config.compute_dtype = "float32"  # float32 | bfloat16 (mixed precision; parameters stay float32)
   # Objective and regularisation.
   config.loss = "nonsaturating"  # nonsaturating | hinge | wgan | lsgan | rpgan
@@ -138,92 +120,43 @@ def train_for_steps(config: ml_collections.ConfigDict, num_steps: int) -> ml_col
   return config
 
 
-def load_preset(name: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-  """experiments/<name>.py's config with `field=value` overrides applied (scripts' --set)."""
-  presets = sorted(f[:-3] for f in os.listdir(os.path.dirname(experiments.__file__))
-                   if f.endswith(".py") and not f.startswith("_"))
-  if name not in presets:
-    raise UserError(f"--preset={name} is unknown; choose one of {', '.join(presets)}")
-  config = importlib.import_module(f"experiments.{name}").get_config()
-  for item in overrides:
-    field, _, value = item.partition("=")
-    if field not in config:
-      raise UserError(f"--set={item}: the config has no field {field}; see gan_jax/config.py")
-    current = config[field]
-    try:
-      config[field] = (value.lower() in ("1", "true", "yes") if isinstance(current, bool)
-                       else type(current)(value))
-    except ValueError as e:
-      raise UserError(f"--set={item}: {field} takes a {type(current).__name__}") from e
-  return config
-
-
 def _require(condition: bool, message: str) -> None:
   if not condition:
     raise UserError(message)
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Raises UserError naming the first bad field and what to do about it."""
+  """Raises UserError naming the first bad field and what to do about it (the fields' own ranges; the
+  names that registries hold are checked by gan_jax.checks)."""
   _require(bool(config.dataset), "--dataset is empty; name a tfds dataset (e.g. cifar10) or an imported one")
-  for field, choices in (("model", models.MODEL_NAMES), ("g_activation", dcgan.ACTIVATION_NAMES),
-                         ("parallelism", parallel.STRATEGIES), ("loss", tuple(losses.OBJECTIVES)),
-                         ("compute_dtype", tuple(models.COMPUTE_DTYPES)),
-                         ("input_pipeline", data.INPUT_PIPELINES), ("lr_decay", LR_DECAYS),
-                         ("d_architecture", stylegan2.D_ARCHITECTURES)):
-    _require(config[field] in choices,
-             f"--{field}={config[field]} is unknown; choose one of {', '.join(choices)}")
+  _require(config.lr_decay in LR_DECAYS,
+           f"--lr_decay={config.lr_decay} is unknown; choose one of {', '.join(LR_DECAYS)}")
   size = config.image_size
   _require(size >= 8 and 2**int(round(math.log2(size))) == size,
            f"--image_size={size} must be a power of two >= 8 (e.g. 32)")
   for name in ("batch_size", "latent_dim", "g_width", "d_width", "steps_per_call", "log_every",
                "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples", "d_steps",
-               "reg_every", "ada_interval", "embed_dim", "mapping_layers", "mbstd_group"):
+               "reg_every", "ada_interval"):
     _require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
   for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every", "r1_gamma",
                "r2_gamma", "gp_weight", "instance_noise", "instance_noise_steps", "feature_matching",
-               "ada_target", "attention_resolution", "memory_budget_gb", "data_workers", "ema_kimg",
+               "ada_target", "memory_budget_gb", "data_workers", "ema_kimg",
                "ema_rampup", "ema_start", "g_batch_size"):
     _require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
   _require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
   for name in ("g_lr", "d_lr", "ada_kimg"):
     _require(config[name] > 0, f"--{name}={config[name]} must be > 0")
-  for name in ("g_b1", "g_b2", "d_b1", "d_b2", "d_dropout", "ema_decay", "label_smoothing"):
+  for name in ("g_b1", "g_b2", "d_b1", "d_b2", "ema_decay", "label_smoothing"):
     _require(0 <= config[name] < 1, f"--{name}={config[name]} must be in [0, 1)")
   _require(0 <= config.augment_p <= 1, f"--augment_p={config.augment_p} must be in [0, 1]")
-  policy = augment.parse_policy(config.augment)
-  unknown = set(policy) - set(augment.OPERATIONS)
-  _require(not unknown, f"--augment={config.augment} names unknown augmentations {sorted(unknown)}; use a "
-           f"comma-separated subset of {','.join(augment.OPERATIONS)}")
-  _require(not config.ada_target or policy,
-           "--ada_target adapts the augmentation probability but --augment is empty; name the "
-           f"augmentations, e.g. --augment={','.join(augment.OPERATIONS)}")
-  _require(not config.label_smoothing or config.loss in ("nonsaturating", "lsgan"),
-           f"--label_smoothing works with --loss=nonsaturating or lsgan, not {config.loss}")
   _require(config.lr_decay != "linear" or config.num_steps > 0,
            "--lr_decay=linear decays the learning rates to 0 over --num_steps; set --num_steps")
   _require(config.g_batch_size % num_devices == 0,
            f"--g_batch_size={config.g_batch_size} is not divisible by the {num_devices} devices; use a "
            f"multiple of {num_devices}")
-  _require(config.g_batch_size in (0, config.batch_size) or not (
-      config.loss == "rpgan" or config.feature_matching),
-           f"--loss={config.loss} and --feature_matching compare G's batch with a real batch: leave "
-           "--g_batch_size at 0 (the real batch's size)")
   _require(config.batch_size % num_devices == 0,
            f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
            f"multiple of {num_devices} or set --num_devices")
-  try:  # the architectures' own checks of their settings, as one-line errors
-    if config.model in ("resnet", "biggan"):
-      resnet.check_attention_resolution(config.attention_resolution, size)
-    if config.model == "biggan":
-      biggan.check_latent_dim(config.latent_dim, size)
-  except ValueError as e:
-    raise UserError(f"{e} (--model={config.model})") from e
-  if config.model == "stylegan2":
-    local_batch = config.batch_size // num_devices
-    # A larger group would mix real and generated images in D's joint batch.
-    _require(local_batch % config.mbstd_group == 0,
-             f"--mbstd_group={config.mbstd_group} must divide the per-device batch of {local_batch}")
   _require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
   for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):
     _require(config[name] % config.steps_per_call == 0,
@@ -234,18 +167,50 @@ def save(config: ml_collections.ConfigDict, path: str) -> None:
   files.write_text(path, config.to_json(indent=2, sort_keys=True))
 
 
-def check_resumable(config: ml_collections.ConfigDict, path: str) -> None:
-  """Refuses to resume a workdir whose run was defined differently (its config.json at `path`)."""
+# Before each architecture owned its settings (config.model_args), they were fields of the config
+# itself; an older workdir's config.json is read with them moved into model_args.
+_FLAT_MODEL_FIELDS = {"dcgan": ("g_activation", "d_dropout", "d_spectral_norm"),
+                      "resnet": ("g_spectral_norm", "d_spectral_norm", "attention_resolution"),
+                      "biggan": ("embed_dim", "attention_resolution"),
+                      "stylegan2": ("mapping_layers", "mbstd_group", "noise_inputs", "d_architecture")}
+_ALL_FLAT_MODEL_FIELDS = frozenset(f for fields in _FLAT_MODEL_FIELDS.values() for f in fields)
+
+
+def read_saved(path: str) -> Dict:
+  """A workdir's config.json as a dict in today's layout (its model settings in model_args)."""
   try:
     with open(path) as f:
       saved = json.load(f)
   except (OSError, ValueError) as e:
     raise UserError(f"cannot read {path} ({e}); it records the run in this workdir: restore it, or "
                     "choose a new --workdir") from e
+  if "model_args" not in saved:
+    fields = _FLAT_MODEL_FIELDS.get(saved.get("model", "dcgan"), ())
+    saved["model_args"] = {k: saved[k] for k in fields if k in saved}
+  return {k: v for k, v in saved.items() if k not in _ALL_FLAT_MODEL_FIELDS}
+
+
+def load_saved(path: str) -> ml_collections.ConfigDict:
+  """The config of the run that wrote `path` (fields it predates at their defaults)."""
+  config = defaults()
+  config.update(read_saved(path))
+  return config
+
+
+def check_resumable(config: ml_collections.ConfigDict, path: str,
+                    model_defaults: Callable[[str], Dict] = lambda model: {}) -> None:
+  """Refuses to resume a workdir whose run was defined differently (its config.json at `path`).
+
+  `model_defaults(model)` gives an architecture's settings with their defaults (models.default_args):
+  a setting that the saved run predates had its default value then.
+  """
+  saved = read_saved(path)
   current = json.loads(config.to_json())
   default = json.loads(defaults().to_json())
   # A field that the saved run predates had its default value then.
   saved = {**{k: v for k, v in default.items() if k not in saved}, **saved}
+  for run in (saved, current):
+    run["model_args"] = {**model_defaults(run["model"]), **run["model_args"]}
   differences = [f"{k}: {saved.get(k)!r} in the workdir, {current.get(k)!r} now"
                  for k in sorted(set(saved) | set(current))
                  if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k)]

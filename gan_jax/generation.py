@@ -4,7 +4,6 @@ The one library module for drawing images from a run: `gan_jax.sample` (files), 
 the trainer (scores, fixed-noise grids) and `gan_jax.serve` (the web gallery) all use it.
 """
 import functools
-import json
 import math
 import os
 from typing import Iterator, Optional, Sequence, Tuple
@@ -32,9 +31,7 @@ def run_template(workdir: str):
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise UserError(f"{workdir} has no config.json: give the workdir of a training run")
-  with open(config_path) as f:
-    config = config_lib.defaults()
-    config.update(json.load(f))
+  config = config_lib.load_saved(config_path)
   recorded = run_info.load(workdir)
   if recorded is None:
     # Checked before the checkpoints are touched: a state of another layout would fail to restore and

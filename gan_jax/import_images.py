@@ -45,7 +45,8 @@ from PIL import Image
 import tensorflow_datasets as tfds
 import tqdm
 
-from gan_jax import data
+from gan_jax.data import images as images_lib
+from gan_jax.data import sources
 from gan_jax.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -194,7 +195,7 @@ def nearest_sample(image: Image.Image, size: int) -> Image.Image:
 
 def _fit(image: Image.Image, image_size: int, mode: str, resize: str) -> Image.Image:
   image = image.convert(mode)
-  return nearest_sample(image, image_size) if resize == "nearest" else data.square_resize(image, image_size)
+  return nearest_sample(image, image_size) if resize == "nearest" else images_lib.square_resize(image, image_size)
 
 
 def _decode(path: str, image_size: int, mode: str, resize: str = "bicubic") -> Decoded:
@@ -342,7 +343,7 @@ def import_images(src: str, name: str, data_dir: Optional[str] = None, image_siz
   the caller's main module, as multiprocessing's workers do: a script that calls this needs the usual
   `if __name__ == "__main__":` guard.
   """
-  data_dir = data_dir or data.default_data_dir()
+  data_dir = data_dir or sources.default_data_dir()
   if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
     raise UserError(f"--name={name} must be lower_snake_case (letters, digits, _), e.g. my_faces")
   if name in tfds.list_builders(with_community_datasets=False):

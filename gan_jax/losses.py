@@ -1,9 +1,10 @@
 """GAN objectives on discriminator logits, and the regularisers that act on D's inputs or features.
 
-Each objective is a pair (d_loss(real_logits, fake_logits), g_loss(fake_logits, real_logits)); losses
-are means over the batch. `real_logits` in g_loss is only read by the relativistic loss.
+Each objective is a pair (d_loss(real_logits, fake_logits, label_smoothing), g_loss(fake_logits,
+real_logits)) with what it needs declared beside it; losses are means over the batch. A new objective is
+one `register` call (README, "Extending gan_jax").
 """
-from typing import Callable, NamedTuple
+from typing import Callable, Dict, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,10 @@ import optax
 class Objective(NamedTuple):
   d_loss: Callable
   g_loss: Callable
+  # G's loss reads D's logits of a real batch (the train step then pairs G's batch with the last real
+  # batch, so G's batch has the real batch's size).
+  g_needs_real: bool = False
+  label_smoothing: bool = False  # d_loss reads label_smoothing (else it must be 0)
 
 
 def nonsaturating_d_loss(real_logits, fake_logits, label_smoothing: float = 0.0):
@@ -65,13 +70,18 @@ def relativistic_g_loss(fake_logits, real_logits):
   return jax.nn.softplus(real_logits - fake_logits).mean()
 
 
-OBJECTIVES = {
-    "nonsaturating": Objective(nonsaturating_d_loss, nonsaturating_g_loss),
+OBJECTIVES: Dict[str, Objective] = {
+    "nonsaturating": Objective(nonsaturating_d_loss, nonsaturating_g_loss, label_smoothing=True),
     "hinge": Objective(hinge_d_loss, critic_g_loss),
     "wgan": Objective(wasserstein_d_loss, critic_g_loss),
-    "lsgan": Objective(least_squares_d_loss, least_squares_g_loss),
-    "rpgan": Objective(relativistic_d_loss, relativistic_g_loss),
+    "lsgan": Objective(least_squares_d_loss, least_squares_g_loss, label_smoothing=True),
+    "rpgan": Objective(relativistic_d_loss, relativistic_g_loss, g_needs_real=True),
 }
+
+
+def register(name: str, objective: Objective) -> None:
+  """Makes `config.loss=name` train with `objective`."""
+  OBJECTIVES[name] = objective
 
 
 def input_gradients(logits_fn, x):

@@ -11,10 +11,14 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import ml_collections
 from ml_collections import config_flags
 
 import experiments
 from gan_jax import compilation_cache
+from gan_jax import config as config_lib
+from gan_jax import losses
+from gan_jax import models
 from gan_jax import trainer
 from gan_jax.errors import UserError
 
@@ -26,6 +30,11 @@ def _unknown_field_message(error: Exception) -> str:
     error = error.args[0]
   text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
   text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+  field = text.split("'")[1] if text.count("'") >= 2 else ""
+  if field and any(arg.startswith(f"--config.model_args.{field}=") for arg in sys.argv):
+    return (f"--config.model_args.{field} is not a setting of the preset's architecture; give a preset "
+            "of the architecture it belongs to (e.g. --config=experiments/sngan.py for resnet), or see "
+            "its default_args() in gan_jax/models/")
   return f"the config has no field {text}; see the preset file (experiments/*.py) for the fields"
 
 
@@ -53,56 +62,59 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "With --distributed
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "With --distributed: this process's index, "
                                    "0 .. num_processes - 1.")
 
-# Shortcuts for config fields: given on the command line, they override the preset.
-_FIELD_FLAGS = [
-    flags.DEFINE_string("dataset", None, "tfds dataset (cifar10, cifar100, mnist, fashion_mnist, "
-                        "svhn_cropped) or one made by `python -m gan_jax.import_images`."),
-    flags.DEFINE_string("data_dir", None, "tfds data directory (default $TFDS_DATA_DIR or "
-                        "~/tensorflow_datasets)."),
-    flags.DEFINE_integer("image_size", None, "Image size the models work at (smaller images are padded)."),
-    flags.DEFINE_string("model", None, "Architecture: dcgan, resnet (SNGAN), biggan, stylegan2, or toy "
-                        "(MLPs for 2-D points)."),
-    flags.DEFINE_bool("conditional", None, "Class-conditional G and D (labels from the dataset)."),
-    flags.DEFINE_bool("mirror", None, "Flip real images left-right at random (doubles small datasets)."),
-    flags.DEFINE_string("input_pipeline", None, "auto (default): keep the split on the devices when it "
-                        "fits a quarter of the memory, else stream it from its files; memory; stream."),
-    flags.DEFINE_integer("data_workers", None, "Streaming input: decoding processes (0: threads)."),
-    flags.DEFINE_string("loss", None, "Objective: nonsaturating, hinge, wgan, lsgan or rpgan."),
-    flags.DEFINE_integer("d_steps", None, "Discriminator updates per generator update."),
-    flags.DEFINE_string("augment", None, "DiffAugment operations for D's inputs: a comma-separated "
-                        "subset of color,translation,cutout."),
-    flags.DEFINE_float("ada_target", None, "Adapt the augmentation probability towards this "
-                       "E[sign D(x_real)] (ADA; 0 = fixed --config.augment_p)."),
-    flags.DEFINE_float("r1_gamma", None, "R1 penalty weight on real images."),
-    flags.DEFINE_float("gp_weight", None, "WGAN-GP gradient penalty weight."),
-    flags.DEFINE_float("ema_decay", None, "Decay of the generator's weight EMA per step (0 = none)."),
-    flags.DEFINE_float("ema_kimg", None, "Half-life of the generator's EMA in thousands of images "
-                       "(StyleGAN2-ADA's; > 0 replaces --ema_decay)."),
-    flags.DEFINE_string("compute_dtype", None, "float32, or bfloat16 for mixed precision."),
-    flags.DEFINE_integer("batch_size", None, "Global batch size, over all devices and hosts."),
-    flags.DEFINE_integer("num_epochs", None, "Epochs to train (ignored when --num_steps > 0)."),
-    flags.DEFINE_integer("num_steps", None, "Steps to train; > 0 overrides --num_epochs."),
-    flags.DEFINE_float("train_minutes", None, "Wall-clock budget in minutes; 0 = none. A checkpoint is "
-                       "saved when it runs out."),
-    flags.DEFINE_float("g_lr", None, "Generator Adam learning rate."),
-    flags.DEFINE_float("d_lr", None, "Discriminator Adam learning rate."),
-    flags.DEFINE_float("g_b1", None, "Generator Adam beta1."),
-    flags.DEFINE_float("g_b2", None, "Generator Adam beta2."),
-    flags.DEFINE_float("d_b1", None, "Discriminator Adam beta1."),
-    flags.DEFINE_float("d_b2", None, "Discriminator Adam beta2."),
-    flags.DEFINE_integer("latent_dim", None, "Size of the generator's input noise."),
-    flags.DEFINE_integer("seed", None, "Seed of initialisation, noise and data order."),
-    flags.DEFINE_integer("sample_every", None, "Steps between sample grids."),
-    flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints."),
-    flags.DEFINE_integer("log_every", None, "Steps between losses.csv rows / log lines."),
-    flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints to keep."),
-    flags.DEFINE_integer("eval_every", None, "Steps between FID evaluations (0 = none); the best "
-                         "checkpoint by FID is kept in <workdir>/best."),
-    flags.DEFINE_integer("eval_samples", None, "Generated images per FID evaluation."),
-    flags.DEFINE_integer("steps_per_call", None, "Train steps fused into one compiled call."),
-    flags.DEFINE_integer("num_devices", None, "Local devices to use; 0 = all."),
-    flags.DEFINE_string("parallelism", None, "shard_map (jit over a device mesh) or pmap."),
-]
+# Shortcuts for config fields, (field, help): given on the command line, they override the preset. The
+# flag's type is the field's (gan_jax/config.py); any field can also be set with --config.<field>.
+_SHORTCUTS = (
+    ("dataset", "tfds dataset (cifar10, cifar100, mnist, fashion_mnist, svhn_cropped) or one made by "
+     "`python -m gan_jax.import_images`."),
+    ("data_dir", "tfds data directory (default $TFDS_DATA_DIR or ~/tensorflow_datasets)."),
+    ("image_size", "Image size the models work at (smaller images are padded)."),
+    ("model", f"Architecture (gan_jax/models/): {', '.join(models.ARCHITECTURES)}. Switching it sets the "
+     "architecture's own settings (--config.model_args.*) to its defaults, keeping shared ones."),
+    ("conditional", "Class-conditional G and D (labels from the dataset)."),
+    ("mirror", "Flip real images left-right at random (doubles small datasets)."),
+    ("input_pipeline", "auto (default): keep the split on the devices when it fits a quarter of the "
+     "memory, else stream it from its files; memory; stream."),
+    ("data_workers", "Streaming input: decoding processes (0: threads)."),
+    ("loss", f"Objective (gan_jax/losses.py): {', '.join(losses.OBJECTIVES)}."),
+    ("d_steps", "Discriminator updates per generator update."),
+    ("augment", "DiffAugment operations for D's inputs: a comma-separated subset of "
+     "color,translation,cutout."),
+    ("ada_target", "Adapt the augmentation probability towards this E[sign D(x_real)] (ADA; 0 = fixed "
+     "--config.augment_p)."),
+    ("r1_gamma", "R1 penalty weight on real images."),
+    ("gp_weight", "WGAN-GP gradient penalty weight."),
+    ("ema_decay", "Decay of the generator's weight EMA per step (0 = none)."),
+    ("ema_kimg", "Half-life of the generator's EMA in thousands of images (StyleGAN2-ADA's; > 0 replaces "
+     "--ema_decay)."),
+    ("compute_dtype", "float32, or bfloat16 for mixed precision."),
+    ("batch_size", "Global batch size, over all devices and hosts."),
+    ("num_epochs", "Epochs to train (ignored when --num_steps > 0)."),
+    ("num_steps", "Steps to train; > 0 overrides --num_epochs."),
+    ("train_minutes", "Wall-clock budget in minutes; 0 = none. A checkpoint is saved when it runs out."),
+    ("g_lr", "Generator Adam learning rate."),
+    ("d_lr", "Discriminator Adam learning rate."),
+    ("g_b1", "Generator Adam beta1."),
+    ("g_b2", "Generator Adam beta2."),
+    ("d_b1", "Discriminator Adam beta1."),
+    ("d_b2", "Discriminator Adam beta2."),
+    ("latent_dim", "Size of the generator's input noise."),
+    ("seed", "Seed of initialisation, noise and data order."),
+    ("sample_every", "Steps between sample grids."),
+    ("checkpoint_every", "Steps between checkpoints."),
+    ("log_every", "Steps between losses.csv rows / log lines."),
+    ("keep_checkpoints", "Checkpoints to keep."),
+    ("eval_every", "Steps between FID evaluations (0 = none); the best checkpoint by FID is kept in "
+     "<workdir>/best."),
+    ("eval_samples", "Generated images per FID evaluation."),
+    ("steps_per_call", "Train steps fused into one compiled call."),
+    ("num_devices", "Local devices to use; 0 = all."),
+    ("parallelism", "shard_map (jit over a device mesh) or pmap."),
+)
+_DEFINE_BY_TYPE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+                   str: flags.DEFINE_string}
+_FIELD_DEFAULTS = config_lib.defaults()
+_FIELD_FLAGS = [_DEFINE_BY_TYPE[type(_FIELD_DEFAULTS[name])](name, None, text) for name, text in _SHORTCUTS]
 
 
 def _config():
@@ -110,6 +122,9 @@ def _config():
     config = _CONFIG.value
     for flag in _FIELD_FLAGS:
       if flag.value is not None:
+        if flag.name == "model" and flag.value != config.model and flag.value in models.ARCHITECTURES:
+          # Another architecture: its own settings, keeping the values of those both have.
+          config.model_args = ml_collections.ConfigDict(models.switch_args(config.model_args, flag.value))
         config[flag.name] = flag.value
   except OSError as e:  # ml_collections failed to load the file; its message ends with the reason
     reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]

@@ -12,18 +12,20 @@ import dataclasses
 import functools
 from typing import Callable, Optional
 
+from absl import logging
 import flax.jax_utils
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
+from gan_jax.data import in_memory
 from gan_jax.train import GANState, lazy_penalty_due, train_step
 
 STRATEGIES = ("shard_map", "pmap")
 MESH_AXES = ("hosts", "devices")
 _PMAP_AXIS = "devices"
-_STEP_STREAM, _DATA_STREAM = 0, 1
+_STEP_STREAM = 0  # (1: the data order, gan_jax.data.in_memory)
 
 
 def axis_name(strategy: str):
@@ -42,21 +44,6 @@ def local_devices(num_devices: int = 0):
   return devices[:num_devices] if num_devices else devices
 
 
-def to_model_range(data):
-  """uint8 images -> float32 in [-1, 1]; float data (e.g. 2-D points, gan_jax.synthetic) are already
-  in the model's range and pass through unchanged."""
-  if jnp.issubdtype(data.dtype, jnp.floating):
-    return data
-  return data.astype(jnp.float32) / 127.5 - 1.0
-
-
-def epoch_order(base_key, epoch, num_examples):
-  """The order in which epoch `epoch` visits the host's shard: a function of (key, epoch) alone, so the
-  data position is restored with the step."""
-  return jax.random.permutation(
-      jax.random.fold_in(jax.random.fold_in(base_key, _DATA_STREAM), epoch), num_examples)
-
-
 def steps_per_epoch(num_examples: int, host_batch: int, d_steps: int = 1) -> int:
   """Train steps in one pass over a host's shard: each step reads d_steps batches of host_batch."""
   return num_examples // (host_batch * d_steps)
@@ -68,7 +55,7 @@ def _epoch_steps(state: GANState, images, host_batch: int) -> int:
 
 def _per_device_order(state: GANState, images, *, host_batch):
   """The order of the epoch that state.step is in (this host's shard)."""
-  return epoch_order(state.key, state.step // _epoch_steps(state, images, host_batch), images.shape[0])
+  return in_memory.epoch_order(state.key, state.step // _epoch_steps(state, images, host_batch), images.shape[0])
 
 
 def _per_device_steps(state: GANState, order, images, labels, *, steps, local_batch, host_batch,
@@ -96,10 +83,10 @@ def _per_device_steps(state: GANState, order, images, labels, *, steps, local_ba
       indices = within_step % num_examples
     else:
       order = jax.lax.cond(state.step % epoch_steps == 0,
-                           lambda: epoch_order(state.key, state.step // epoch_steps, num_examples),
+                           lambda: in_memory.epoch_order(state.key, state.step // epoch_steps, num_examples),
                            lambda: order)
       indices = jnp.take(order, (state.step % epoch_steps) * host_batch * d_steps + within_step)
-    batch = {"image": to_model_range(images[indices]), "label": labels[indices]}
+    batch = {"image": in_memory.to_model_range(images[indices]), "label": labels[indices]}
     state, metrics = train_step(state, batch, step_key(state.key, state.step), regularize)
     return (state, order), metrics
 
@@ -196,7 +183,7 @@ class DataParallel:
     return run_steps
 
   def batch_placer(self, global_batch: int) -> Callable[[dict], dict]:
-    """f(host batch) -> the batch on the devices, for streamed input (gan_jax.streaming).
+    """f(host batch) -> the batch on the devices, for streamed input (gan_jax.data.streaming).
 
     A host batch holds the d_steps host batches of a step in turn; device i of the host gets rows
     [i * local_batch, (i + 1) * local_batch) of each, as _per_device_steps reads them on the in-memory
@@ -247,7 +234,7 @@ class DataParallel:
       return self._compiled[cache_key]
 
     def per_device(state, images, labels):
-      batch = {"image": to_model_range(images), "label": labels}
+      batch = {"image": in_memory.to_model_range(images), "label": labels}
       state, metrics = train_step(state, batch, step_key(state.key, state.step), regularize)
       return state, jax.tree.map(lambda m: m[None], metrics)
 
@@ -300,6 +287,64 @@ class DataParallel:
       function = lambda *args: _first_metrics(pmapped(*args))
     self._compiled[cache_key] = function
     return function
+
+
+class _InMemoryInput:
+  """A split kept whole on the devices: the compiled steps draw their batches there."""
+  kind = "in memory"
+
+  def __init__(self, dp: DataParallel, dataset, global_batch: int):
+    self._dp, self._global_batch = dp, global_batch
+    self._images, self._labels = dp.put_data(dataset.images, dataset.labels)
+    self._functions = {}  # number of fused steps -> compiled function
+
+  def run(self, state, steps: int, should_stop: Callable[[], bool]):
+    if steps not in self._functions:
+      self._functions[steps] = self._dp.train_function(global_batch=self._global_batch, steps=steps)
+    return self._functions[steps](state, self._images, self._labels, should_stop)
+
+  def position(self) -> Optional[dict]:
+    return None  # a function of the step
+
+  def close(self) -> None:
+    pass
+
+
+class _StreamedInput:
+  """Batches streamed from the split's files (gan_jax.data.streaming), placed from the host."""
+  kind = "streamed"
+
+  def __init__(self, dp: DataParallel, dataset, global_batch: int, host_rows: int, seed: int,
+               position: Optional[dict]):
+    self._batches = dataset.batches(host_rows, seed, dp.batch_placer(global_batch), position)
+    self._function = dp.streaming_train_function(global_batch=global_batch)
+
+  def run(self, state, steps: int, should_stop: Callable[[], bool]):
+    return self._function(state, self._batches, steps, should_stop)
+
+  def position(self) -> Optional[dict]:
+    return self._batches.position
+
+  def close(self) -> None:
+    self._batches.close()  # stops its threads and worker processes
+
+
+def training_input(dp: DataParallel, dataset, *, global_batch: int, d_steps: int, seed: int,
+                   saved_position: Callable[[], Optional[dict]], start_step: int):
+  """The trainer's one object for either input path: run(state, steps, should_stop) -> (state,
+  metrics), position() (what a checkpoint saves of the data's state), close() and kind.
+
+  `dataset.streams` says which path: a data.ImageDataset is kept on the devices, a
+  data.streaming.StreamingDataset streamed from `saved_position()` where a resumed run has one.
+  """
+  if not dataset.streams:
+    return _InMemoryInput(dp, dataset, global_batch)
+  position = saved_position() if start_step else None
+  if start_step and position is None:
+    logging.warning("The checkpoint of step %d has no streaming data position (it was written while the "
+                    "data was kept in memory): the stream starts a fresh order.", start_step)
+  host_rows = global_batch // jax.process_count() * d_steps
+  return _StreamedInput(dp, dataset, global_batch, host_rows, seed, position)
 
 
 def _first_metrics(outputs):

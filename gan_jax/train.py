@@ -21,6 +21,7 @@ import ml_collections
 import optax
 
 from gan_jax import augment
+from gan_jax import config as config_lib
 from gan_jax import losses
 from gan_jax import models
 
@@ -28,36 +29,37 @@ from gan_jax import models
 _LATENT, _FAKE_LABEL, _AUGMENT_REAL, _AUGMENT_FAKE, _DROPOUT, _NOISE_REAL, _NOISE_FAKE, _GP_MIX = range(8)
 # The step's key for the real batch's left-right flips (config.mirror), apart from the D updates' keys.
 _MIRROR_STREAM = 2**16  # above any D update index
+_DEFAULTS = config_lib.defaults()
 
 
 @dataclasses.dataclass(frozen=True)
 class StepSettings:
   """What the train step does besides the architectures; fixed for a run (part of the compiled step).
 
-  The fields mean what the config fields of the same names mean (gan_jax/config.py).
+  The fields mean what the config fields of the same names mean, with their defaults (gan_jax/config.py).
   """
-  loss: str = "nonsaturating"
-  label_smoothing: float = 0.0
-  d_steps: int = 1
-  g_batch_size: int = 0  # global; 0 = the D updates' batch
-  r1_gamma: float = 0.0
-  r2_gamma: float = 0.0
-  gp_weight: float = 0.0
-  reg_every: int = 1
-  instance_noise: float = 0.0
-  instance_noise_steps: int = 0
-  feature_matching: float = 0.0
-  augment: Tuple[str, ...] = ()
-  ada_target: float = 0.0
-  ada_interval: int = 4
-  ada_kimg: float = 100.0
-  ema_decay: float = 0.0
-  ema_warmup: bool = True
-  ema_kimg: float = 0.0
-  ema_rampup: float = 0.0
-  ema_start: int = 0
-  mirror: bool = False
-  latent_dim: int = 100
+  loss: str = _DEFAULTS.loss
+  label_smoothing: float = _DEFAULTS.label_smoothing
+  d_steps: int = _DEFAULTS.d_steps
+  g_batch_size: int = _DEFAULTS.g_batch_size  # global; 0 = the D updates' batch
+  r1_gamma: float = _DEFAULTS.r1_gamma
+  r2_gamma: float = _DEFAULTS.r2_gamma
+  gp_weight: float = _DEFAULTS.gp_weight
+  reg_every: int = _DEFAULTS.reg_every
+  instance_noise: float = _DEFAULTS.instance_noise
+  instance_noise_steps: int = _DEFAULTS.instance_noise_steps
+  feature_matching: float = _DEFAULTS.feature_matching
+  augment: Tuple[str, ...] = augment.parse_policy(_DEFAULTS.augment)
+  ada_target: float = _DEFAULTS.ada_target
+  ada_interval: int = _DEFAULTS.ada_interval
+  ada_kimg: float = _DEFAULTS.ada_kimg
+  ema_decay: float = _DEFAULTS.ema_decay
+  ema_warmup: bool = _DEFAULTS.ema_warmup
+  ema_kimg: float = _DEFAULTS.ema_kimg
+  ema_rampup: float = _DEFAULTS.ema_rampup
+  ema_start: int = _DEFAULTS.ema_start
+  mirror: bool = _DEFAULTS.mirror
+  latent_dim: int = _DEFAULTS.latent_dim
   num_classes: int = 0  # > 0: class-conditional
 
   @classmethod
@@ -317,7 +319,7 @@ def g_update(state: GANState, batch: Dict[str, jax.Array],
   g_batch_size generated images (global) where that is set, else as many as `batch` has.
   """
   s = state.settings
-  needs_real = s.loss == "rpgan" or s.feature_matching > 0
+  needs_real = losses.OBJECTIVES[s.loss].g_needs_real or s.feature_matching > 0
   real, labels = batch["image"], batch["label"]
   num_fake = s.g_batch_size // _num_devices(state.axis_name) if s.g_batch_size else real.shape[0]
   keys = _example_keys(rng, num_fake, state.axis_name)

@@ -26,15 +26,16 @@ import numpy as np
 
 from gan_jax import artifacts
 from gan_jax import checkpointing
+from gan_jax import checks
 from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import generation
 from gan_jax import metrics
+from gan_jax import models
 from gan_jax import monitoring
 from gan_jax import parallel
 from gan_jax import run_info
 from gan_jax import scoring
-from gan_jax import streaming
 from gan_jax import train as train_lib
 from gan_jax.errors import UserError
 
@@ -169,10 +170,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if config.num_devices > len(jax.local_devices()):
     raise UserError(f"--num_devices={config.num_devices} but this host has {len(jax.local_devices())} "
                     "devices; use 0 for all of them")
-  config_lib.validate(config, dp.num_global)
+  checks.check_run(config, dp.num_global)
+  config = config.copy_and_resolve_references()
+  # The architecture's settings in full, so that config.json records them all.
+  config.model_args = ml_collections.ConfigDict(models.resolve_args(config))
   config_path = os.path.join(workdir, "config.json")
   if os.path.exists(config_path):
-    config_lib.check_resumable(config, config_path)
+    config_lib.check_resumable(config, config_path, models.default_args)
   budget = (int(config.memory_budget_gb * 2**30) if config.memory_budget_gb
             else data.memory_budget_bytes(dp.devices))
   dataset = data.load_split(config.dataset, config.split, config.data_dir or None, config.image_size,
@@ -236,8 +240,40 @@ def _check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
                     f"{dataset.num_classes} class; train it without --conditional")
 
 
+class _Rows:
+  """The rows of a run: the metrics of the calls since the last row, averaged, to losses.csv (the
+  chief's `loss_log`; None elsewhere) and to the monitor (log line, TensorBoard, progress bar), with
+  images/s and the ETA of whichever ends the run first, its last step or its time budget."""
+
+  def __init__(self, loss_log, monitor, start_step: int, total_steps: int, steps_per_epoch: int,
+               images_per_step: int, deadline):
+    self._loss_log, self._monitor, self._deadline = loss_log, monitor, deadline
+    self._total_steps, self._steps_per_epoch = total_steps, steps_per_epoch
+    self._images_per_step = images_per_step
+    self._pending, self._last_time, self._last_step = [], time.time(), start_step
+
+  def add(self, metrics: dict) -> None:
+    self._pending.append(metrics)
+
+  def write(self, step: int) -> None:
+    means = {k: float(np.mean(np.concatenate([np.asarray(m[k]) for m in self._pending])))
+             for k in self._pending[0]}
+    now = time.time()
+    images_per_sec = (step - self._last_step) * self._images_per_step / max(now - self._last_time, 1e-9)
+    row = dict(step=step, epoch=step / self._steps_per_epoch, images_per_sec=images_per_sec, **means)
+    if self._loss_log:
+      self._loss_log.append([row])
+    steps_per_sec = images_per_sec / self._images_per_step
+    seconds_left = (self._total_steps - step) / steps_per_sec if steps_per_sec else None
+    if self._deadline and seconds_left is not None:
+      seconds_left = min(seconds_left, max(self._deadline - now, 0.0))
+    self._monitor.report(row, datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None
+                         else "?")
+    self._pending, self._last_time, self._last_step = [], now, step
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataParallel, dataset) -> dict:
-  """Trains on `dataset`: a data.ImageDataset kept on the devices, or a streaming.StreamingDataset."""
+  """Trains on `dataset`: a data.ImageDataset kept on the devices, or a data.streaming.StreamingDataset."""
   is_chief = jax.process_index() == 0
   host_batch = config.batch_size // jax.process_count()
   steps_per_epoch = parallel.steps_per_epoch(len(dataset), host_batch, config.d_steps)
@@ -276,42 +312,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
       monitor.samples(int(host_state.step), images, grid_columns)
 
   state = dp.put_state(state)
-  streamed = isinstance(dataset, streaming.StreamingDataset)
-  if streamed:
-    position = checkpoints.data_position(start_step) if start_step else None
-    if start_step and position is None:
-      logging.warning("The checkpoint of step %d has no streaming data position (it was written while the "
-                      "data was kept in memory): the stream starts a fresh order.", start_step)
-    batches = dataset.batches(host_batch * config.d_steps, config.seed, dp.batch_placer(config.batch_size),
-                              position)
-    train_function = dp.streaming_train_function(global_batch=config.batch_size)
-    run_steps = lambda state, steps, should_stop: train_function(state, batches, steps, should_stop)
-    data_position = lambda: batches.position
-    input_closed = contextlib.closing(batches)  # stops its threads and worker processes
-  else:
-    images, labels = dp.put_data(dataset.images, dataset.labels)
-    train_functions = {}  # number of fused steps -> compiled function
-
-    def run_steps(state, steps, should_stop):
-      if steps not in train_functions:
-        train_functions[steps] = dp.train_function(global_batch=config.batch_size, steps=steps)
-      return train_functions[steps](state, images, labels, should_stop)
-
-    data_position = lambda: None
-    input_closed = contextlib.nullcontext()
-
+  inputs = parallel.training_input(
+      dp, dataset, global_batch=config.batch_size, d_steps=config.d_steps, seed=config.seed,
+      saved_position=lambda: checkpoints.data_position(start_step), start_step=start_step)
   logging.info("Training %s on %s (%d images/host, %s, %d steps/epoch) with %d devices (%s), steps %d -> "
-               "%d.", config.model, config.dataset, len(dataset), "streamed" if streamed else "in memory",
+               "%d.", config.model, config.dataset, len(dataset), inputs.kind,
                steps_per_epoch, dp.num_global,
                config.parallelism, start_step, total_steps)
   stop = _StopRequest()
   divergence = None
-  step, pending, compile_seconds, step_seconds = start_step, [], None, None
-  start_time = last_log_time = time.time()
-  deadline = start_time + config.train_minutes * 60 if config.train_minutes else None
-  last_log_step = step
-  with input_closed, stop.installed(), monitoring.Monitor(workdir, start_step, total_steps,
-                                                          active=is_chief) as monitor:
+  step, compile_seconds, step_seconds = start_step, None, None
+  deadline = time.time() + config.train_minutes * 60 if config.train_minutes else None
+  with contextlib.closing(inputs), stop.installed(), monitoring.Monitor(workdir, start_step, total_steps,
+                                                                        active=is_chief) as monitor:
+    rows = _Rows(loss_log if is_chief else None, monitor, start_step, total_steps, steps_per_epoch,
+                 images_per_step, deadline)
     while step < total_steps:
       # Calls end on multiples of steps_per_call (where rows, grids and checkpoints fall), also after
       # a run that stopped between them.
@@ -320,7 +335,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         # Where a call is a host loop of one-step programs (CPU), its size is free: fit it to the budget.
         steps = max(1, min(steps, int((deadline - time.time()) / step_seconds)))
       call_start = time.time()
-      state, metrics = run_steps(state, steps, lambda: stop.signal_name is not None)
+      state, metrics = inputs.run(state, steps, lambda: stop.signal_name is not None)
       # Waiting for each call keeps the clock honest: the budget and images/s count finished work, not
       # dispatched work (a call is many steps, so the device idles only for the host's bookkeeping).
       jax.block_until_ready(metrics)
@@ -334,7 +349,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
         break
       step += steps
       monitor.advance(step)
-      pending.append(metrics)
+      rows.add(metrics)
       if compile_seconds is None:
         compile_seconds = call_seconds
         logging.info("First call (compile + %d steps): %.1f s", steps, compile_seconds)
@@ -345,25 +360,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, dp: parallel.DataPar
       out_of_time = deadline and time.time() + (step_seconds or 0.0) > deadline
       stopping = finished or out_of_time or stop.signal_name is not None
       if step % config.log_every == 0 or stopping:
-        means = {k: float(np.mean(np.concatenate([np.asarray(m[k]) for m in pending])))
-                 for k in pending[0]}
-        now = time.time()
-        images_per_sec = (step - last_log_step) * images_per_step / max(now - last_log_time, 1e-9)
-        row = dict(step=step, epoch=step / steps_per_epoch, images_per_sec=images_per_sec, **means)
-        if is_chief:
-          loss_log.append([row])
-        steps_per_sec = images_per_sec / images_per_step
-        # The ETA of whichever ends the run first: its last step or its time budget.
-        seconds_left = (total_steps - step) / steps_per_sec if steps_per_sec else None
-        if deadline and seconds_left is not None:
-          seconds_left = min(seconds_left, max(deadline - now, 0.0))
-        eta = datetime.timedelta(seconds=int(seconds_left)) if seconds_left is not None else "?"
-        monitor.report(row, eta)
-        pending, last_log_time, last_log_step = [], now, step
+        rows.write(step)
       if step % config.sample_every == 0 or stopping:
         save_samples(dp.get_state(state))
       if step % config.checkpoint_every == 0 or stopping:
-        checkpoints.save(dp.get_state(state), data_position=data_position())
+        checkpoints.save(dp.get_state(state), data_position=inputs.position())
       if fid_during_training and step % config.eval_every == 0:
         monitor.evaluation(fid_during_training(dp.get_state(state)))
       if stopping:

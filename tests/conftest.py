@@ -36,13 +36,20 @@ TINY_FLAGS = ["--config.g_width=8", "--config.d_width=8", "--latent_dim=16", "--
               "--log_every=5", "--sample_every=5", "--checkpoint_every=5", "--config.num_samples=16"]
 
 
-def tiny_config(**overrides):
+def tiny_config(model_args=None, **overrides):
+  """The dcgan preset at tiny widths with config `overrides`; `model_args` sets the architecture's own
+  settings (those of overrides["model"] where that switches the architecture)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
   from experiments import dcgan  # pylint: disable=g-import-not-at-top
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
   config = dcgan.get_config()
   config.update(dict(g_width=8, d_width=8, latent_dim=16, batch_size=16, num_steps=10,
                      steps_per_call=5, log_every=5, sample_every=5, checkpoint_every=5,
                      num_samples=16))
+  if overrides.get("model", config.model) != config.model:
+    config.model_args = ml_collections.ConfigDict(models.switch_args(config.model_args, overrides["model"]))
   config.update(overrides)
+  config.model_args.update(model_args or {})
   return config
 
 

@@ -29,11 +29,12 @@ import jax
 import numpy as np
 import optax
 
+from gan_jax import data
 from gan_jax import parallel
 from gan_jax.train import create_train_state
 from conftest import tiny_config
 
-EVERYTHING = dict(conditional=True, d_spectral_norm=True, d_steps=2, augment="color,translation,cutout",
+EVERYTHING = dict(conditional=True, model_args=dict(d_spectral_norm=True), d_steps=2, augment="color,translation,cutout",
                   augment_p=0.5, ada_target=0.6, ada_interval=1, ada_kimg=1.0, r1_gamma=1.0,
                   instance_noise=0.1, instance_noise_steps=100, feature_matching=0.1, label_smoothing=0.1,
                   ema_decay=0.9)
@@ -56,7 +57,7 @@ def streamed_rows(key, num_examples):
   rows_per_step = GLOBAL_BATCH * EVERYTHING["d_steps"]
   epoch_steps = num_examples // rows_per_step
   steps = range(STEPS_PER_CALL * CALLS)
-  return [np.asarray(parallel.epoch_order(key, s // epoch_steps, num_examples))[
+  return [np.asarray(data.epoch_order(key, s // epoch_steps, num_examples))[
       (s % epoch_steps) * rows_per_step:][:rows_per_step] for s in steps]
 
 
@@ -121,7 +122,7 @@ def main():
   state, _ = dp.train_function(global_batch=GLOBAL_BATCH, steps=STEPS_PER_CALL)(
       dp.put_state(initial_state(dp.axis_name, images.shape[1:])), *dp.put_data(images, labels))
   result["fused"] = relative_difference(groups(state), reference[0], initial)
-  # Streamed batches (gan_jax.streaming's path) of the rows the in-memory path read.
+  # Streamed batches (gan_jax.data.streaming's path) of the rows the in-memory path read.
   for strategy in ("shard_map", "pmap"):
     run, _ = train(strategy, 8, images, labels, streamed=True)
     result["stream_" + strategy] = relative_difference(run[-1], reference[-1], initial)

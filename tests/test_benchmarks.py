@@ -155,8 +155,8 @@ def test_torch_reference_times_as_many_torch_steps_as_jax_steps():
   torch step's time by --steps)."""
   pytest.importorskip("torch")
   script = ("from absl import flags; flags.FLAGS(['x']); import torch; "
-            "from benchmarks import torch_reference as t; from gan_jax import config; "
-            "c = config.load_preset('dcgan', ['g_width=8', 'd_width=8', 'latent_dim=16', 'batch_size=4']); "
+            "from benchmarks import torch_reference as t; import experiments; "
+            "c = experiments.load_preset('dcgan', ['g_width=8', 'd_width=8', 'latent_dim=16', 'batch_size=4']); "
             "run, _, taken = t.torch_step_function(torch, c, steps=3); before = taken(); run(); "
             "print(taken() - before)")
   # In a process of its own: torch_reference defines absl flags that other benchmarks define too.

@@ -26,12 +26,12 @@ def test_without_tensorflow_the_message_comes_at_once(tmp_path, monkeypatch):
 
 def test_offline_the_message_comes_within_seconds(tmp_path, monkeypatch):
   _pretend_tensorflow_is_installed(monkeypatch)
-  monkeypatch.setattr(data, "_INTERNET_PROBE", "https://10.255.255.1/")  # never answers over HTTPS
-  monkeypatch.setattr(data, "_PROBE_SECONDS", 0.5)
+  monkeypatch.setattr(data.sources, "_INTERNET_PROBE", "https://10.255.255.1/")  # never answers over HTTPS
+  monkeypatch.setattr(data.sources, "_PROBE_SECONDS", 0.5)
 
   def no_download(*args, **kwargs):
     raise AssertionError("tfds's builder was called: a download would be attempted offline")
-  monkeypatch.setattr(data.tfds, "builder", no_download)
+  monkeypatch.setattr(data.sources.tfds, "builder", no_download)
   start = time.time()
   with pytest.raises(UserError, match="the internet is not reachable"):
     data.open_source("mnist", "train", str(tmp_path))
@@ -42,7 +42,7 @@ def test_offline_the_message_comes_within_seconds(tmp_path, monkeypatch):
 def test_where_tfds_can_prepare_it_the_dataset_is_prepared_on_first_use(tmp_path, monkeypatch):
   """tfds's download cannot run here (no internet): its builder and reader are stubs, and the test
   checks the route: not prepared -> tfds's Python builder prepares it as array_record -> it is read."""
-  monkeypatch.setattr(data, "_why_cannot_prepare", lambda: None)
+  monkeypatch.setattr(data.sources, "_why_cannot_prepare", lambda: None)
   built = []
 
   class Builder:
@@ -60,8 +60,8 @@ def test_where_tfds_can_prepare_it_the_dataset_is_prepared_on_first_use(tmp_path
       raise AssertionError(f"Dataset {name} not found")
     return f"source of {name}[{split}]"
 
-  monkeypatch.setattr(data.tfds, "builder", Builder)
-  monkeypatch.setattr(data.tfds, "data_source", data_source)
+  monkeypatch.setattr(data.sources.tfds, "builder", Builder)
+  monkeypatch.setattr(data.sources.tfds, "data_source", data_source)
   assert data.open_source("cifar10", "train", str(tmp_path)) == "source of cifar10[train]"
   assert built == [("cifar10", str(tmp_path), "array_record")]
   assert data.open_source("cifar10", "test", str(tmp_path)) == "source of cifar10[test]"
@@ -92,10 +92,10 @@ def test_a_split_packed_as_jpeg_bytes_is_read_without_tfds(tmp_path, monkeypatch
   from PIL import Image  # pylint: disable=g-import-not-at-top
   images = np.random.RandomState(0).randint(0, 256, (6, 16, 16, 3)).astype(np.uint8)
   chunks = _write_packed(tmp_path / "toys_train_jpeg.npz", images, [0, 1, 2, 0, 1, 2], ["a", "b", "c"])
-  monkeypatch.setattr(data, "tfds", None)  # as on a machine without tensorflow-datasets
+  monkeypatch.setattr(data.sources, "tfds", None)  # as on a machine without tensorflow-datasets
   source = data.open_source("toys_jpeg", "train", str(tmp_path))
   assert isinstance(source, data.JpegNpzSource) and len(source) == 6
-  assert data._class_names(source) == ["a", "b", "c"]  # pylint: disable=protected-access
+  assert data.class_names(source) == ["a", "b", "c"]  # pylint: disable=protected-access
   loaded = data.load_images("toys_jpeg", "train", str(tmp_path), image_size=32)
   decoded = np.stack([np.asarray(Image.open(io.BytesIO(c)).convert("RGB")) for c in chunks])
   assert loaded.images.shape == (6, 32, 32, 3) and loaded.labels.tolist() == [0, 1, 2, 0, 1, 2]

@@ -59,7 +59,7 @@ def test_decoded_split_is_cached_until_the_prepared_files_change(tmp_path, monke
 
   def no_decoding(*args):
     raise AssertionError("decoded again although the cache is valid")
-  monkeypatch.setattr(data, "_read_all", no_decoding)
+  monkeypatch.setattr(data.sources, "read_records", no_decoding)
   again = data.load_images("cached", data_dir=data_dir)
   np.testing.assert_array_equal(again.images, decoded.images)
   np.testing.assert_array_equal(again.labels, decoded.labels)
@@ -258,7 +258,7 @@ def test_nearest_recovers_upscaled_originals_exactly_and_trains_like_mnist(tmp_p
   from gan_jax import parallel  # pylint: disable=g-import-not-at-top
   train = data.load_split("digits", "train", data_dir, 32, budget_bytes=2**30)
   assert train.images.shape == (12, 32, 32, 1) and train.images.dtype == np.uint8
-  scaled = np.asarray(parallel.to_model_range(train.images))
+  scaled = np.asarray(data.to_model_range(train.images))
   assert scaled.min() == -1.0 and scaled.max() <= 1.0 and (scaled[:, :2] == -1.0).all()
   np.testing.assert_allclose(scaled[:, 2:30, 2:30], train.images[:, 2:30, 2:30] / 127.5 - 1.0, atol=1e-6)
   assert sorted(i[2:30, 2:30].tobytes() for i in train.images) == sorted(originals["train"])

@@ -17,9 +17,10 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax import checks
 from gan_jax import config as config_lib
 from gan_jax import losses
-from gan_jax import parallel
+from gan_jax import data
 from gan_jax import synthetic
 from gan_jax.metrics import modes
 from gan_jax.train import create_train_state
@@ -74,7 +75,7 @@ FROZEN_GENERATOR = dict(g_lr=1e-12)
 def _config(**fields):
   config = config_lib.defaults()
   config.update(dict(seed=SEED, num_steps=1, **fields))
-  config_lib.validate(config, num_devices=1)  # a recipe the command line would accept
+  checks.check_run(config, num_devices=1)  # a recipe the command line would accept
   return config
 
 
@@ -141,8 +142,8 @@ def test_synthetic_datasets_are_deterministic_mixtures():
 
 def test_float_data_reach_the_model_unscaled():
   points = np.array([[2.0, -3.5]], np.float32)
-  np.testing.assert_array_equal(parallel.to_model_range(points), points)
-  np.testing.assert_array_equal(parallel.to_model_range(np.array([0, 255], np.uint8)), [-1.0, 1.0])
+  np.testing.assert_array_equal(data.to_model_range(points), points)
+  np.testing.assert_array_equal(data.to_model_range(np.array([0, 255], np.uint8)), [-1.0, 1.0])
 
 
 @pytest.mark.parametrize("loss", sorted(losses.OBJECTIVES))
@@ -212,7 +213,7 @@ def _image_distances(**overrides) -> Tuple[float, float]:
   """(histogram distance of DCGAN samples to the data at initialisation, after IMAGE_STEPS steps)."""
   config = _config(**{**IMAGE_RECIPE, **overrides})
   images = _coloured_squares(1024, config.image_size, seed=SEED)
-  reference = parallel.to_model_range(images)
+  reference = data.to_model_range(images)
   initial = create_train_state(config, jax.random.PRNGKey(config.seed), images.shape[1:])
   before = _histogram_distance(_samples(initial, 512, ema=False), reference)
   trained = _train(config, images, IMAGE_STEPS, steps_per_call=100)

@@ -15,7 +15,13 @@ _TINY = {"resnet": dict(g_width=8, d_width=8, latent_dim=16),
 
 
 def _build(model, num_classes=0, image_shape=(32, 32, 3), **overrides):
-  config = tiny_config(model=model, **dict(_TINY[model], **overrides))
+  overrides = dict(_TINY[model], **overrides)
+  if model == "biggan":  # spectral norm always on
+    overrides.pop("d_spectral_norm", None)
+    overrides.pop("g_spectral_norm", None)
+  settings = models.default_args(model)
+  model_args = {k: overrides.pop(k) for k in list(overrides) if k in settings}
+  config = tiny_config(model=model, model_args=model_args, **overrides)
   generator, discriminator = models.build(config, image_shape, num_classes=num_classes)
   return config, generator, discriminator
 

@@ -14,8 +14,9 @@ NUM_CLASSES = 10
 
 
 def _config(**overrides):
-  return tiny_config(model="stylegan2", g_width=8, d_width=8, latent_dim=16, mapping_layers=2,
-                     mbstd_group=2, **overrides)
+  settings = {k: overrides.pop(k) for k in ("noise_inputs", "d_architecture") if k in overrides}
+  return tiny_config(model="stylegan2", g_width=8, d_width=8, latent_dim=16,
+                     model_args=dict(mapping_layers=2, mbstd_group=2, **settings), **overrides)
 
 
 def _models(num_classes=0, channels=3, **overrides):

@@ -87,7 +87,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
                              f"--workdir={multi}"], tmp_path)
   assert all(f"Resuming {multi} from step 10" in log for log in logs)
 
-  # Streamed input (gan_jax.streaming): each process streams its own shard and places its rows of the
+  # Streamed input (gan_jax.data.streaming): each process streams its own shard and places its rows of the
   # global batch; the result is the same.
   streamed = tmp_path / "streamed"
   logs = _run_two_processes([*common, "--input_pipeline=stream", f"--workdir={streamed}"], tmp_path)

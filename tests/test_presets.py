@@ -13,6 +13,7 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+import experiments
 from gan_jax import generation
 from gan_jax import run_info
 from gan_jax import sample
@@ -26,9 +27,11 @@ PRESETS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "experiments"))
 
 def tiny_preset(name, **overrides):
   config = importlib.import_module(f"experiments.{name}").get_config()
-  config.update(dict(g_width=8, d_width=8, latent_dim=16, embed_dim=8, batch_size=8, num_epochs=0,
+  config.update(dict(g_width=8, d_width=8, latent_dim=16, batch_size=8, num_epochs=0,
                      num_steps=4, steps_per_call=2, log_every=2, sample_every=4, checkpoint_every=4,
-                     num_samples=20, mbstd_group=4))  # 32 would not divide the tiny batch
+                     num_samples=20))
+  tiny_settings = dict(embed_dim=8, mbstd_group=4)  # a group of 32 would not divide the tiny batch
+  config.model_args.update({k: v for k, v in tiny_settings.items() if k in config.model_args})
   if config.g_batch_size:
     config.g_batch_size = 16
   config.update(overrides)
@@ -82,12 +85,20 @@ _PARENTS = {"dcgan64": "dcgan", "dcgan_cpu": "dcgan", "sngan_cpu": "sngan", "sty
 _BOOKKEEPING = {"num_epochs", "steps_per_call", "log_every", "sample_every", "checkpoint_every"}
 
 
+def _flat(config):
+  """{field: value} with the architecture's settings as model_args.<setting>, all of them (defaults
+  where config.model_args leaves them out)."""
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
+  flat = {k: v for k, v in config.items() if k != "model_args"}
+  flat.update({f"model_args.{k}": v for k, v in models.resolve_args(config).items()})
+  return flat
+
+
 def test_readme_recipes_table_matches_the_presets_and_explains_every_deviation():
   rows = _recipe_rows()
   assert {r[0] for r in rows} == set(PRESETS)
-  configs = {name: importlib.import_module(f"experiments.{name}").get_config() for name in PRESETS}
+  configs = {name: _flat(importlib.import_module(f"experiments.{name}").get_config()) for name in PRESETS}
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  defaults = config_lib.defaults()
   for preset, field, value, published, why in rows:
     actual = configs[preset][field]
     assert _same(value, actual), (preset, field, value, actual)
@@ -95,8 +106,10 @@ def test_readme_recipes_table_matches_the_presets_and_explains_every_deviation()
       assert why, f"{preset}.{field}: {value} differs from the published {published!r} without a reason"
   documented = {(r[0], r[1]) for r in rows}
   for name, config in configs.items():
-    base = configs[_PARENTS[name]] if name in _PARENTS else defaults
-    changed = {k for k in config if config[k] != base[k]} - _BOOKKEEPING
+    # A preset of its own is compared with the defaults and its architecture's defaults.
+    base = (configs[_PARENTS[name]] if name in _PARENTS
+            else _flat(experiments.with_model(config_lib.defaults(), config["model"])))
+    changed = {k for k in config if config[k] != base.get(k)} - _BOOKKEEPING
     missing = sorted(k for k in changed if (name, k) not in documented)
     assert not missing, f"{name} sets {missing} without a row in README's Recipes table"
 

@@ -1,4 +1,4 @@
-"""Streamed input (gan_jax.streaming): epochs, host shards, positions, workers, the choice of path, and
+"""Streamed input (gan_jax.data.streaming): epochs, host shards, positions, workers, the choice of path, and
 training end to end with exact resume, on small image folders the tests make."""
 import csv
 import os
@@ -11,7 +11,7 @@ import pytest
 
 from gan_jax import data
 from gan_jax import import_images
-from gan_jax import streaming
+from gan_jax.data import streaming
 from gan_jax import train
 from gan_jax import trainer
 from gan_jax.errors import UserError
@@ -151,7 +151,7 @@ def test_streamed_training_resumes_exactly(pics64, tmp_path):
 
 def test_a_split_read_in_chunks_is_the_split_in_memory(pics64, monkeypatch):
   data_dir, name = pics64
-  monkeypatch.setattr(data, "_READ_CHUNK", 5)  # 24 images: 5 chunks, the last one short
+  monkeypatch.setattr(data.sources, "READ_CHUNK", 5)  # 24 images: 5 chunks, the last one short
   in_memory = data.load_images(name, data_dir=data_dir, image_size=32)
   whole = in_memory.images
   chunks = list(data.iterate_images(name, "train", data_dir, 32))

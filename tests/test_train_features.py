@@ -138,7 +138,7 @@ def test_ada_moves_the_probability_by_the_images_of_a_step(combined_step):
 def test_conditional_labels_reach_d_and_g():
   """D's projection embedding learns from the real images' class and the sampled fake classes only;
   G's class embedding only from the sampled classes."""
-  state = _state(num_classes=10, conditional=True, d_dropout=0.0)
+  state = _state(num_classes=10, conditional=True, model_args=dict(d_dropout=0.0))
   rng = jax.random.PRNGKey(3)
   fake_labels = set(np.asarray(train._fake_labels(train._example_keys(rng, BATCH, None), 10)).tolist())
   assert 2 not in fake_labels  # the test needs a real class that no fake has
@@ -159,7 +159,7 @@ def test_conditional_labels_reach_d_and_g():
 
 def test_r1_penalty_in_the_d_update():
   gamma = 10.0
-  state = _state(r1_gamma=gamma, d_dropout=0.0)
+  state = _state(r1_gamma=gamma, model_args=dict(d_dropout=0.0))
   batch = _batch()
   _, metrics = jax.jit(d_update)(state, batch, jax.random.PRNGKey(2))
   logits = lambda x: state.discriminator.apply({"params": state.d_params, "batch_stats": state.d_batch_stats},
@@ -169,11 +169,11 @@ def test_r1_penalty_in_the_d_update():
 
 
 def test_lazy_regularisation_runs_every_few_steps_scaled_up():
-  state = _state(r1_gamma=1.0, reg_every=4, d_dropout=0.0)
+  state = _state(r1_gamma=1.0, reg_every=4, model_args=dict(d_dropout=0.0))
   update = jax.jit(d_update)
   _, on_step = update(state, _batch(), jax.random.PRNGKey(2))
   _, off_step = update(state.replace(step=jnp.int32(1)), _batch(), jax.random.PRNGKey(2))
-  eager_state = _state(r1_gamma=1.0, d_dropout=0.0)
+  eager_state = _state(r1_gamma=1.0, model_args=dict(d_dropout=0.0))
   _, eager = jax.jit(d_update)(eager_state, _batch(), jax.random.PRNGKey(2))
   np.testing.assert_allclose(on_step["d_reg"], 4 * eager["d_reg"], rtol=1e-5)
   assert float(off_step["d_reg"]) == 0.0

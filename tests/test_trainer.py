@@ -1,6 +1,7 @@
 """End to end under tfds's mock data: artifacts, exact resume, corrupt checkpoints."""
 import csv
 import errno
+import json
 import math
 import os
 import shutil
@@ -15,6 +16,7 @@ from tensorboard.backend.event_processing import event_accumulator
 import tensorflow_datasets as tfds
 
 from gan_jax import artifacts
+from gan_jax import generation
 from gan_jax import trainer
 from gan_jax.errors import UserError
 from conftest import ORBAX_CLOSED_LOOP, tiny_config
@@ -116,6 +118,25 @@ def test_workdir_with_other_settings_is_refused(runs, tmp_path):
   with pytest.raises(UserError, match="batch_size: 16 in the workdir, 32 now"):
     _train(workdir, num_steps=30, batch_size=32)
   assert sorted(os.listdir(workdir / "checkpoints")) == before
+
+
+def test_a_workdir_of_the_flat_config_layout_resumes_and_loads(runs, tmp_path):
+  """Before the architectures owned their settings (config.model_args), config.json held them as fields
+  of its own, with those of every other architecture; such a workdir resumes and loads as before."""
+  workdir = tmp_path / "run"
+  shutil.copytree(runs[0], workdir)
+  with open(workdir / "config.json") as f:
+    recorded = json.load(f)
+  flat = {k: v for k, v in recorded.items() if k != "model_args"}
+  flat.update(recorded["model_args"])
+  flat.update(embed_dim=128, mbstd_group=4, mapping_layers=2, attention_resolution=0, g_spectral_norm=False)
+  with open(workdir / "config.json", "w") as f:
+    json.dump(flat, f)
+  config, state, _ = generation.load_run(str(workdir))
+  assert dict(config.model_args) == recorded["model_args"] and int(state.step) == 20
+  assert _train(workdir, num_steps=25)["step"] == 25
+  with pytest.raises(UserError, match="model_args: .*'d_dropout': 0.3.* in the workdir, .*'d_dropout': 0.5"):
+    _train(workdir, num_steps=30, model_args=dict(d_dropout=0.5))
 
 
 def test_full_disk_is_one_clear_error_and_keeps_checkpoints(runs, tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ from typing import Dict, Optional, Sequence
 from absl import logging
 import numpy as np
 
-from gan_jax import data
+from gan_jax.data import in_memory
+from gan_jax.data import sources
 from gan_jax import files
 from gan_jax import user_cache
 from gan_jax.errors import UserError
@@ -81,7 +82,7 @@ def reference_subset(dataset_size: int, reference_size: int) -> np.ndarray:
 
 def _reference_images(dataset: str, split: str, data_dir: Optional[str], reference_size: Optional[int]):
   """(split size, reference_size or None for the whole split, subset indices or None, description)."""
-  dataset_size = len(data.open_source(dataset, split, data_dir))
+  dataset_size = len(sources.open_source(dataset, split, data_dir))
   if reference_size and not 0 < reference_size <= dataset_size:
     raise UserError(f"--reference_size={reference_size} must be between 1 and the {dataset_size} images "
                     f"of {dataset}[{split}], or 0 for the whole split")
@@ -124,8 +125,8 @@ def reference_statistics(dataset: str, split: str = "train", data_dir: Optional[
   labels = []
 
   def images():
-    # Read in chunks: the split may be larger than memory (gan_jax.streaming).
-    for chunk, chunk_labels in data.iterate_labelled_images(dataset, split, data_dir, image_size, subset):
+    # Read in chunks: the split may be larger than memory (gan_jax.data.streaming).
+    for chunk, chunk_labels in in_memory.iterate_labelled_images(dataset, split, data_dir, image_size, subset):
       labels.append(chunk_labels)
       yield chunk
 
@@ -157,7 +158,7 @@ def reference_vgg_features(dataset: str, split: str, vgg: vgg_lib.VGGFeatures,
         return f["features"]
     logging.info("%s was computed on another split or network: recomputing", path)
   logging.info("Computing VGG-16 features of %s", description)
-  features = vgg.features(data.iterate_images(dataset, split, data_dir, image_size, subset),
+  features = vgg.features(in_memory.iterate_images(dataset, split, data_dir, image_size, subset),
                           batch_size=batch_size).astype(np.float16)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with files.atomic_path(path) as temporary:
@@ -172,7 +173,7 @@ def probe_test_split(dataset: str, split: str, data_dir: Optional[str] = None) -
   if split == "test":
     return None
   try:
-    data.open_source(dataset, "test", data_dir, prepare=False)
+    sources.open_source(dataset, "test", data_dir, prepare=False)
   except UserError:
     return None
   return "test"

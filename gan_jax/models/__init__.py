@@ -1,4 +1,11 @@
-"""Generator and discriminator architectures, chosen by `config.model`.
+"""Generator and discriminator architectures, chosen by `config.model`, with their own settings.
+
+An architecture is one module with `build(config, args, image_shape, *, num_classes, axis_name, dtype)`
+-> (G, D), `default_args()` -> {setting: default} and `check(args, config, image_shape, per_device_batch)`
+(raises ValueError with a one-line message), registered here or by `register` (a new architecture in
+one file: see README, "Extending gan_jax"). Its settings live in `config.model_args`
+(`--config.model_args.<setting>=...`); the common ones (latent_dim, g_width, d_width, compute_dtype) in
+the config itself.
 
 Every architecture follows one contract, which the train step relies on:
 
@@ -17,18 +24,89 @@ Every architecture follows one contract, which the train step relies on:
 - `dtype` is the compute dtype (bfloat16 for mixed precision); parameters stay float32.
 - `axis_name` names the device axes that BatchNorm statistics are averaged over during training.
 """
+import dataclasses
+from types import ModuleType
+from typing import Callable, Dict, Optional
+
 import jax.numpy as jnp
 
+from gan_jax.errors import UserError
 from gan_jax.models import biggan
 from gan_jax.models import dcgan
 from gan_jax.models import resnet
 from gan_jax.models import stylegan2
 from gan_jax.models import toy
 
-_BUILDERS = {"dcgan": dcgan.build, "resnet": resnet.build, "biggan": biggan.build,
-             "stylegan2": stylegan2.build, "toy": toy.build}
-MODEL_NAMES = tuple(_BUILDERS)
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  build: Callable  # (config, args, image_shape, *, num_classes, axis_name, dtype) -> (G, D)
+  default_args: Callable[[], Dict] = dict
+  check: Optional[Callable] = None  # (args, config, image_shape, per_device_batch); raises ValueError
+
+
+ARCHITECTURES: Dict[str, Architecture] = {}
+
+
+def register(name: str, architecture) -> None:
+  """Makes `config.model=name` build `architecture`: an Architecture, or a module with build,
+  default_args and (optionally) check."""
+  if isinstance(architecture, ModuleType):
+    architecture = Architecture(architecture.build, getattr(architecture, "default_args", dict),
+                                getattr(architecture, "check", None))
+  ARCHITECTURES[name] = architecture
+
+
+for _name, _module in (("dcgan", dcgan), ("resnet", resnet), ("biggan", biggan), ("stylegan2", stylegan2),
+                       ("toy", toy)):
+  register(_name, _module)
+
+
+def architecture(name: str) -> Architecture:
+  if name not in ARCHITECTURES:
+    raise UserError(f"--model={name} is unknown; choose one of {', '.join(ARCHITECTURES)}")
+  return ARCHITECTURES[name]
+
+
+def default_args(name: str) -> Dict:
+  """The settings of architecture `name` with their defaults."""
+  return dict(architecture(name).default_args())
+
+
+def resolve_args(config) -> Dict:
+  """config.model_args over the architecture's defaults; a setting it does not have is an error."""
+  args = default_args(config.model)
+  given = dict(config.get("model_args") or {})
+  unknown = sorted(set(given) - set(args))
+  if unknown:
+    raise UserError(f"--config.model_args.{unknown[0]} is not a setting of --model={config.model} (its "
+                    f"settings: {', '.join(sorted(args)) or 'none'}); drop it, or pick the model it belongs to")
+  args.update(given)
+  return args
+
+
+def switch_args(model_args, name: str) -> Dict:
+  """The settings for switching to architecture `name`: its defaults, with the values of the settings it
+  shares with `model_args` kept."""
+  args = default_args(name)
+  args.update({k: v for k, v in dict(model_args or {}).items() if k in args})
+  return args
+
+
+def check(config, image_shape, per_device_batch: int) -> None:
+  """The architecture's and the compute dtype's checks, as one-line UserErrors."""
+  if config.compute_dtype not in COMPUTE_DTYPES:
+    raise UserError(f"--compute_dtype={config.compute_dtype} is unknown; choose one of "
+                    f"{', '.join(COMPUTE_DTYPES)}")
+  arch = architecture(config.model)
+  args = resolve_args(config)
+  if arch.check:
+    try:
+      arch.check(args, config, tuple(image_shape), per_device_batch)
+    except ValueError as e:
+      raise UserError(f"{e} (--model={config.model})") from e
 
 
 def build(config, image_shape, num_classes: int = 0, axis_name=None):
@@ -36,5 +114,6 @@ def build(config, image_shape, num_classes: int = 0, axis_name=None):
 
   `num_classes` > 0 makes both class-conditional.
   """
-  return _BUILDERS[config.model](config, tuple(image_shape), num_classes=num_classes,
-                                 axis_name=axis_name, dtype=COMPUTE_DTYPES[config.compute_dtype])
+  return architecture(config.model).build(config, resolve_args(config), tuple(image_shape),
+                                          num_classes=num_classes, axis_name=axis_name,
+                                          dtype=COMPUTE_DTYPES[config.compute_dtype])

@@ -60,12 +60,25 @@ class Generator(nn.Module):
                             dtype=self.dtype, train=train)
 
 
-def build(config, image_shape, *, num_classes, axis_name, dtype):
+def default_args():
+  return {"embed_dim": 128,  # the shared class embedding
+          "attention_resolution": 0}  # as resnet.py's (0 = none)
+
+
+def check(args, config, image_shape, per_device_batch):
+  del per_device_batch
+  if args["embed_dim"] <= 0:
+    raise ValueError(f"--config.model_args.embed_dim={args['embed_dim']} must be a positive integer")
+  resnet.check_attention_resolution(args["attention_resolution"], image_shape[0])
+  check_latent_dim(config.latent_dim, image_shape[0])
+
+
+def build(config, args, image_shape, *, num_classes, axis_name, dtype):
   height, _, channels = image_shape
   generator = Generator(image_size=height, channels=channels, width=4 * config.g_width,
-                        embed_dim=config.embed_dim, num_classes=num_classes,
-                        attention_resolution=config.attention_resolution, axis_name=axis_name, dtype=dtype)
+                        embed_dim=args["embed_dim"], num_classes=num_classes,
+                        attention_resolution=args["attention_resolution"], axis_name=axis_name, dtype=dtype)
   discriminator = resnet.Discriminator(width=4 * config.d_width, num_classes=num_classes, spectral_norm=True,
-                                       attention_resolution=config.attention_resolution,
+                                       attention_resolution=args["attention_resolution"],
                                        kernel_init=ORTHOGONAL, embedding_init=ORTHOGONAL, dtype=dtype)
   return generator, discriminator

@@ -93,11 +93,26 @@ class Discriminator(nn.Module):
     return logits, features
 
 
-def build(config, image_shape, *, num_classes, axis_name, dtype):
+def default_args():
+  return {"g_activation": "leaky_relu",  # relu | leaky_relu
+          "d_dropout": 0.3,
+          "d_spectral_norm": False}
+
+
+def check(args, config, image_shape, per_device_batch):
+  del config, image_shape, per_device_batch
+  if args["g_activation"] not in ACTIVATION_NAMES:
+    raise ValueError(f"--config.model_args.g_activation={args['g_activation']} is unknown; choose one of "
+                     f"{', '.join(ACTIVATION_NAMES)}")
+  if not 0 <= args["d_dropout"] < 1:
+    raise ValueError(f"--config.model_args.d_dropout={args['d_dropout']} must be in [0, 1)")
+
+
+def build(config, args, image_shape, *, num_classes, axis_name, dtype):
   height, _, channels = image_shape
   generator = Generator(image_size=height, channels=channels, width=config.g_width,
-                        activation=config.g_activation, num_classes=num_classes, axis_name=axis_name,
+                        activation=args["g_activation"], num_classes=num_classes, axis_name=axis_name,
                         dtype=dtype)
-  discriminator = Discriminator(width=config.d_width, dropout_rate=config.d_dropout,
-                                num_classes=num_classes, spectral_norm=config.d_spectral_norm, dtype=dtype)
+  discriminator = Discriminator(width=config.d_width, dropout_rate=args["d_dropout"],
+                                num_classes=num_classes, spectral_norm=args["d_spectral_norm"], dtype=dtype)
   return generator, discriminator

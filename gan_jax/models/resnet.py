@@ -44,7 +44,7 @@ def attention_resolutions(image_size: int) -> tuple:
 
 def check_attention_resolution(resolution: int, image_size: int) -> None:
   if resolution and resolution not in attention_resolutions(image_size):
-    raise ValueError(f"attention_resolution={resolution} does not occur in the ResNet models for "
+    raise ValueError(f"--config.model_args.attention_resolution={resolution} does not occur in the ResNet models for "
                      f"{image_size}x{image_size} images; choose one of {attention_resolutions(image_size)} "
                      "or 0 for none")
 
@@ -192,12 +192,23 @@ class Discriminator(nn.Module):
     return logits, features
 
 
-def build(config, image_shape, *, num_classes, axis_name, dtype):
+def default_args():
+  return {"g_spectral_norm": False,
+          "d_spectral_norm": False,
+          "attention_resolution": 0}  # a self-attention block at this resolution (0 = none)
+
+
+def check(args, config, image_shape, per_device_batch):
+  del config, per_device_batch
+  check_attention_resolution(args["attention_resolution"], image_shape[0])
+
+
+def build(config, args, image_shape, *, num_classes, axis_name, dtype):
   height, _, channels = image_shape
   generator = Generator(image_size=height, channels=channels, width=config.g_width, num_classes=num_classes,
-                        spectral_norm=config.g_spectral_norm,
-                        attention_resolution=config.attention_resolution, axis_name=axis_name, dtype=dtype)
+                        spectral_norm=args["g_spectral_norm"],
+                        attention_resolution=args["attention_resolution"], axis_name=axis_name, dtype=dtype)
   discriminator = Discriminator(width=config.d_width, num_classes=num_classes,
-                                spectral_norm=config.d_spectral_norm,
-                                attention_resolution=config.attention_resolution, dtype=dtype)
+                                spectral_norm=args["d_spectral_norm"],
+                                attention_resolution=args["attention_resolution"], dtype=dtype)
   return generator, discriminator

@@ -301,14 +301,36 @@ class Discriminator(nn.Module):
 D_ARCHITECTURES = ("resnet", "orig")
 
 
-def build(config, image_shape, *, num_classes, axis_name, dtype):
+def default_args():
+  return {"mapping_layers": 2,  # depth of the mapping network
+          "mbstd_group": 4,  # minibatch-stddev group size (must divide the per-device batch)
+          "noise_inputs": False,  # per-pixel noise inputs in G
+          "d_architecture": "resnet"}  # D with skip connections (resnet) or without (orig)
+
+
+def check(args, config, image_shape, per_device_batch):
+  del config
+  num_resolution_steps(image_shape[0])
+  for name in ("mapping_layers", "mbstd_group"):
+    if args[name] <= 0:
+      raise ValueError(f"--config.model_args.{name}={args[name]} must be a positive integer")
+  if args["d_architecture"] not in D_ARCHITECTURES:
+    raise ValueError(f"--config.model_args.d_architecture={args['d_architecture']} is unknown; choose one "
+                     f"of {', '.join(D_ARCHITECTURES)}")
+  # A larger group would mix real and generated images in D's joint batch.
+  if per_device_batch % args["mbstd_group"]:
+    raise ValueError(f"--config.model_args.mbstd_group={args['mbstd_group']} must divide the per-device "
+                     f"batch of {per_device_batch}")
+
+
+def build(config, args, image_shape, *, num_classes, axis_name, dtype):
   del axis_name  # no batch statistics to average over devices
   height, _, channels = image_shape
   num_resolution_steps(height)
   generator = Generator(image_size=height, channels=channels, width=config.g_width,
-                        mapping_layers=config.mapping_layers, num_classes=num_classes,
-                        noise_inputs=config.noise_inputs, dtype=dtype)
-  discriminator = Discriminator(width=config.d_width, mapping_layers=config.mapping_layers,
-                                mbstd_group=config.mbstd_group, num_classes=num_classes,
-                                architecture=config.d_architecture, dtype=dtype)
+                        mapping_layers=args["mapping_layers"], num_classes=num_classes,
+                        noise_inputs=args["noise_inputs"], dtype=dtype)
+  discriminator = Discriminator(width=config.d_width, mapping_layers=args["mapping_layers"],
+                                mbstd_group=args["mbstd_group"], num_classes=num_classes,
+                                architecture=args["d_architecture"], dtype=dtype)
   return generator, discriminator

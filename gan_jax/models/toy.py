@@ -48,9 +48,10 @@ class Discriminator(nn.Module):
     return logits, features
 
 
-def build(config, image_shape, *, num_classes, axis_name, dtype):
-  """`image_shape` is the shape of one example, (2,) for points. `axis_name` is unused: no BatchNorm."""
-  del axis_name
+def build(config, args, image_shape, *, num_classes, axis_name, dtype):
+  """`image_shape` is the shape of one example, (2,) for points. `axis_name` is unused: no BatchNorm.
+  No settings of its own (`args` is empty)."""
+  del args, axis_name
   if num_classes:
     raise ValueError("the toy models are unconditional; train them without --conditional")
   generator = Generator(output_shape=tuple(image_shape), width=config.g_width, dtype=dtype)

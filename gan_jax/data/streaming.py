@@ -1,6 +1,6 @@
 """Streaming input for splits that do not fit in memory: batches read from the prepared array_record files.
 
-data.py keeps a small split whole on every device, and the compiled step draws its batches there. A split
+in_memory.py keeps a small split whole on every device, and the compiled step draws its batches there. A split
 too large for that (CelebA or LSUN at 64x64 and up, a big folder of photos) is read here instead, batch by
 batch, with grain: random access into the tfds source, a fresh global shuffle every epoch, decoding and
 resizing in threads (or worker processes), batching per host, and a background thread that puts the next
@@ -19,7 +19,7 @@ except ImportError:  # a machine that keeps its splits in memory can do without 
   grain = None
 import numpy as np
 
-from gan_jax import data
+from gan_jax.data import images as images_lib
 from gan_jax.errors import UserError
 
 # Batches read ahead on the host (decoded, not yet on the devices), and batches already on the devices:
@@ -35,11 +35,11 @@ class _Record:
   channels: int
 
   def __call__(self, record: dict) -> dict:
-    image = data.record_image(record["image"])
+    image = images_lib.record_image(record["image"])
     if image.shape[-1] != self.channels:  # a grayscale image in an RGB dataset, or the reverse
       image = (np.repeat(image, self.channels, axis=-1) if image.shape[-1] == 1
                else image[..., :1] if self.channels == 1 else image[..., :self.channels])
-    return {"image": data.fit_to_size(image[None], self.image_size)[0],
+    return {"image": images_lib.fit_to_size(image[None], self.image_size)[0],
             "label": np.int32(record.get("label", 0))}
 
 
@@ -49,6 +49,8 @@ class StreamingDataset:
   Offers what the trainer needs of a dataset: its length, classes and image shape, a few images for the
   preview grid, and an endless, resumable stream of batches.
   """
+
+  streams = True  # read batch by batch (parallel.training_input)
 
   def __init__(self, source, *, image_size: int, class_names: Sequence[str], shard_index: int = 0,
                shard_count: int = 1, workers: int = 0):
