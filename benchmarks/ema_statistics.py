@@ -4,7 +4,7 @@
         --num_samples=2000 --reference_size=2000
     python benchmarks/ema_statistics.py --workdir=/tmp/ema_run --num_samples=2000 --reference_size=2000
 
-Scores the newest checkpoint of a run three ways, with the same latents and the same reference subset
+Scores the newest checkpoint of a run (or those of --steps) three ways, with the same latents and the same reference subset
 (FID and KID against a seeded subset of the training split, as cpu_quality.py):
 - raw: the trained weights with their running statistics;
 - ema, raw statistics: the EMA weights with the raw G's running statistics (gan_jax before issue 18);
@@ -32,6 +32,7 @@ from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's directory.", required=True)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 2000, "Generated images per rule.")
 _REFERENCE_SIZE = flags.DEFINE_integer("reference_size", 2000, "Training images (a fixed, seeded subset).")
+_STEPS = flags.DEFINE_list("steps", [], "Checkpoints (steps) to score, e.g. 2000,6000; default: the newest.")
 
 
 def rules(state):
@@ -45,22 +46,25 @@ def rules(state):
 def main(argv):
   del argv
   try:
-    config, state, _ = generation.load_run(_WORKDIR.value)
-  except UserError as e:
+    runs = [generation.load_run(_WORKDIR.value, int(step) if step else None)
+            for step in (_STEPS.value or [None])]
+  except (UserError, ValueError) as e:
     sys.exit(f"error: {e}")
+  config = runs[0][0]
   inception = metrics.load_inception()
   batch_size = min(metrics.inception.DEFAULT_BATCH_SIZE, _NUM_SAMPLES.value)
   reference = metrics.reference_statistics(config.dataset, config.split, config.data_dir or None,
                                            reference_size=_REFERENCE_SIZE.value,
                                            image_size=config.image_size, inception=inception,
                                            batch_size=batch_size)
-  print(f"| generator (step {int(state.step)}) | FID-{_NUM_SAMPLES.value} vs {_REFERENCE_SIZE.value} "
-        "| KID x 100 |\n| --- | --- | --- |")
-  for name, rule_state in rules(state):
-    scores = metrics.evaluate_images(generation.generated_images(rule_state, _NUM_SAMPLES.value),
-                                     reference, inception, metrics=("fid", "kid"), batch_size=batch_size)
-    print(f"| {name} | {scores['fid']:.1f} | {100 * scores['kid']:.2f} +- {100 * scores['kid_std']:.2f} |",
-          flush=True)
+  print(f"| step | generator | FID-{_NUM_SAMPLES.value} vs {_REFERENCE_SIZE.value} | KID x 100 |\n"
+        "| --- | --- | --- | --- |")
+  for _, state, _ in runs:
+    for name, rule_state in rules(state):
+      scores = metrics.evaluate_images(generation.generated_images(rule_state, _NUM_SAMPLES.value),
+                                       reference, inception, metrics=("fid", "kid"), batch_size=batch_size)
+      print(f"| {int(state.step)} | {name} | {scores['fid']:.1f} | {100 * scores['kid']:.2f} +- "
+            f"{100 * scores['kid_std']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ import tempfile
 
 _CACHE = os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# Unbounded, in every process (gan_jax's subprocesses too: compilation_cache.enable keeps this): a
+# bounded cache reads the access-time files of all its entries before each write, which with the
+# thousands of tiny programs the tests compile made the suite slower, and it cannot write at all into
+# entries written unbounded (compilation_cache.enable says why).
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tests run tiny models for a few steps, so compiling dominates their time. LLVM at -O1 without its
 # expensive passes compiles a tiny train step ~2x faster than the default and runs it as fast (measured
@@ -64,6 +67,29 @@ def pytest_collection_modifyitems(items):
   rank = lambda item: (_LONGEST_FIRST.index(item.path.name) if item.path.name in _LONGEST_FIRST
                        else len(_LONGEST_FIRST))
   items.sort(key=rank)  # stable: the order within a module is kept
+
+
+class StandInInception:
+  """Cheap features that depend on every pixel, in place of the Inception network (no weights, nothing
+  to compile): for tests of the metrics' plumbing. The network itself is tested against its published
+  reference in test_metrics_inception.py. Counts the images it embeds."""
+  has_logits = False
+
+  def __init__(self, dim: int = 8):
+    self.dim = dim
+    self.images_seen = 0
+
+  def missing_head_message(self):
+    return "the stand-in has no logits head"
+
+  def features(self, images, batch_size=None):
+    """As InceptionFeatures.features: an array of uint8 images, or an iterable of such arrays."""
+    del batch_size
+    if not isinstance(images, np.ndarray):
+      images = np.concatenate([np.asarray(chunk) for chunk in images])
+    self.images_seen += len(images)
+    flat = images.reshape(len(images), -1).astype(np.float64) / 255
+    return flat @ np.random.RandomState(0).normal(size=(flat.shape[1], self.dim))
 
 
 def write_image_folder(root, classes=("cat", "dog"), per_class=6, size=32, seed=0, mode="RGB"):

@@ -18,7 +18,7 @@ from gan_jax import trainer
 from gan_jax.metrics import inception as inception_lib
 from gan_jax.metrics import vgg as vgg_lib
 from gan_jax.errors import UserError
-from conftest import run_cli, tiny_config
+from conftest import StandInInception, run_cli, tiny_config
 import torch_files
 
 
@@ -32,12 +32,16 @@ def weights_env():
 
 
 @pytest.fixture(scope="module")
-def evaluated_run(tmp_path_factory, weights_env):
-  del weights_env
+def evaluated_run(tmp_path_factory):
+  """A run evaluated during training and after it, with a stand-in for the Inception network (what is
+  checked is the trainer's and evaluate's bookkeeping; the network has its own tests)."""
   workdir = tmp_path_factory.mktemp("eval_run")
-  with tfds.testing.mock_data(num_examples=64):
+  stand_in = StandInInception()
+  with tfds.testing.mock_data(num_examples=64), pytest.MonkeyPatch.context() as patch:
+    patch.setattr(metrics, "load_inception", lambda *args, **kwargs: stand_in)
     trainer.train_and_evaluate(tiny_config(num_steps=20, eval_every=10, eval_samples=16), str(workdir))
     result = evaluate.evaluate_run(str(workdir), num_samples=16, metric_names=("fid", "kid", "pr"))
+  assert stand_in.images_seen >= 3 * 16  # two evaluations during training and one after
   return workdir, result
 
 
@@ -110,22 +114,6 @@ def test_evaluate_cli_refuses_a_reference_larger_than_the_split(tmp_path, image_
       "whole split")
 
 
-class _StandInInception:
-  """Cheap features that depend on the pixels, in place of the Inception network (no weights needed):
-  the class metrics' plumbing, not the network, is what these tests check."""
-  has_logits = False
-
-  def missing_head_message(self):
-    return "the stand-in has no logits head"
-
-  def features(self, images, batch_size=None):
-    del batch_size
-    if not isinstance(images, np.ndarray):
-      images = np.concatenate([np.asarray(chunk) for chunk in images])
-    flat = images.reshape(len(images), -1).astype(np.float64) / 255
-    return flat @ np.random.RandomState(0).normal(size=(flat.shape[1], 8))
-
-
 def _narrow_vgg(directory):
   """A narrow VGG-16 (tests/test_metrics_vgg.py) with random weights, from a torchvision-layout file."""
   narrow = dict(widths=(2, 2, 4, 4, 4), hidden=8)
@@ -140,7 +128,7 @@ def _narrow_vgg(directory):
 def test_class_metrics_of_a_conditional_run(tmp_path, monkeypatch):
   """FID during training adds the linear-probe accuracy; evaluate adds intra-FID where every class has
   enough images, and precision/recall on VGG-16 features with the VGG weights."""
-  stand_in = _StandInInception()
+  stand_in = StandInInception()
   monkeypatch.setattr(metrics, "load_inception", lambda *args, **kwargs: stand_in)
   # 10 images per class instead of 100: a small test.
   monkeypatch.setattr(metrics.classes, "INTRA_FID_MIN_PER_CLASS", 10)
@@ -184,7 +172,7 @@ def test_conditional_sampling_draws_the_classes_asked_for(tmp_path):
 
 
 def test_weights_without_the_logits_head_say_so_in_one_line(caplog):
-  stand_in = _StandInInception()
+  stand_in = StandInInception()
   images = np.random.RandomState(0).randint(0, 256, (12, 8, 8, 3), dtype=np.uint8)
   reference = metrics.ReferenceStatistics.from_features(stand_in.features(images), "real", 12)
   with caplog.at_level("WARNING"):

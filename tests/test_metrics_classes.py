@@ -12,6 +12,7 @@ from gan_jax import metrics
 from gan_jax.metrics import classes
 from gan_jax.metrics import reference
 from gan_jax.metrics import scores
+from conftest import StandInInception
 
 
 def _class_features(num_classes, per_class, dim, separation, seed=0):
@@ -118,24 +119,8 @@ def test_class_metrics_of_generated_features():
   assert metrics.evaluate_features(generated, statistics, metrics=("probe", "intra_fid"), probe=probe) == {}
 
 
-class _LabelFeatures:
-  """Stands in for the Inception network: features that depend on the pixels' mean (mock labels and
-  images are random, so nothing here is separable; the test checks the plumbing, not the accuracy)."""
-
-  def __init__(self):
-    self.images_seen = 0
-
-  def features(self, images, batch_size):
-    del batch_size
-    if not isinstance(images, np.ndarray):
-      images = np.concatenate(list(images))
-    self.images_seen += len(images)
-    flat = images.reshape(len(images), -1).astype(np.float64) / 255
-    return flat @ np.random.RandomState(0).normal(size=(flat.shape[1], 8))
-
-
 def test_the_probe_is_fitted_once_and_cached_beside_the_statistics(tmp_path):
-  extractor = _LabelFeatures()
+  extractor = StandInInception()
   with tfds.testing.mock_data(num_examples=40):
     statistics = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path),
                                               inception=extractor, need_labels=True)
@@ -164,7 +149,7 @@ def test_the_probe_is_fitted_once_and_cached_beside_the_statistics(tmp_path):
 
 
 def test_statistics_cached_without_labels_are_recomputed_when_labels_are_needed(tmp_path):
-  extractor = _LabelFeatures()
+  extractor = StandInInception()
   with tfds.testing.mock_data(num_examples=12):
     first = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
     path = reference.statistics_path(str(tmp_path), "cifar10", "train", None, None)

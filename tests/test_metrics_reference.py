@@ -8,27 +8,11 @@ import tensorflow_datasets as tfds
 from gan_jax import metrics
 from gan_jax.errors import UserError
 from gan_jax.metrics import reference
-
-
-class _CountingFeatures:
-  """Stands in for the Inception network: cheap features that depend on every pixel."""
-
-  def __init__(self):
-    self.images_seen = 0
-
-  def features(self, images, batch_size):
-    """As InceptionFeatures.features: an array of images, or an iterable of arrays."""
-    del batch_size
-    if not isinstance(images, np.ndarray):
-      images = np.concatenate(list(images))
-    self.images_seen += len(images)
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    projection = np.random.RandomState(0).normal(size=(flat.shape[1], 16))
-    return flat @ projection / flat.shape[1]
+from conftest import StandInInception
 
 
 def test_statistics_are_computed_once_and_round_trip(tmp_path):
-  extractor = _CountingFeatures()
+  extractor = StandInInception(dim=16)
   with tfds.testing.mock_data(num_examples=12):
     first = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
     images = tfds.data_source("cifar10", split="train")
@@ -46,7 +30,7 @@ def test_statistics_are_computed_once_and_round_trip(tmp_path):
 
 
 def test_subsets_sizes_and_splits_have_their_own_files(tmp_path):
-  extractor = _CountingFeatures()
+  extractor = StandInInception(dim=16)
   with tfds.testing.mock_data(num_examples=12):
     subset = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), reference_size=5,
                                           image_size=36, inception=extractor)
@@ -68,7 +52,7 @@ def test_the_subset_is_fixed_and_seeded(tmp_path):
   # Known values: the subset must not change with numpy versions or calls, or cached statistics and
   # FIDs of different sessions would silently differ.
   np.testing.assert_array_equal(reference.reference_subset(10, 4), [2, 4, 8, 9])
-  extractor = _CountingFeatures()
+  extractor = StandInInception(dim=16)
   with tfds.testing.mock_data(num_examples=12):
     subset = metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), reference_size=4,
                                           inception=extractor)
@@ -78,7 +62,7 @@ def test_the_subset_is_fixed_and_seeded(tmp_path):
 
 
 def test_a_subset_of_the_whole_split_shares_its_statistics(tmp_path):
-  extractor = _CountingFeatures()
+  extractor = StandInInception(dim=16)
   with tfds.testing.mock_data(num_examples=12):
     metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), reference_size=12,
                                  inception=extractor)
@@ -91,12 +75,12 @@ def test_a_reference_size_beyond_the_split_is_a_user_error(tmp_path, size):
     with pytest.raises(UserError, match=f"--reference_size={size} must be between 1 and the 12 images of "
                        r"cifar10\[train\], or 0 for the whole split"):
       metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), reference_size=size,
-                                   inception=_CountingFeatures())
+                                   inception=StandInInception(dim=16))
   assert not os.path.exists(tmp_path / "reference_stats")
 
 
 def test_a_split_that_changed_size_is_recomputed(tmp_path):
-  extractor = _CountingFeatures()
+  extractor = StandInInception(dim=16)
   with tfds.testing.mock_data(num_examples=8):
     metrics.reference_statistics("cifar10", "train", cache_dir=str(tmp_path), inception=extractor)
   with tfds.testing.mock_data(num_examples=10):
