@@ -51,7 +51,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE_DIR = os.path.join(REPO, ".data", "gpu")  # git-ignored: travels only when carried
 STATE_DIR = os.path.join(BUNDLE_DIR, "device")  # on the device: kept between calls (ignored, not carried)
 sys.path.insert(0, REPO)
-import experiments  # pylint: disable=g-import-not-at-top
 from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top,wrong-import-position
 # The rest of gan_jax is imported inside the functions: on the device it needs the wheels call1 installs.
 
@@ -480,7 +479,8 @@ def call1(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
   _copy_out(out_dir, os.path.join(state_dir, "train.log"), "train.log")
   from benchmarks import cpu_quality  # pylint: disable=g-import-not-at-top
   from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
-    step = checkpointing.exported_step(workdir)
+  import experiments  # pylint: disable=g-import-not-at-top
+  step = checkpointing.exported_step(workdir)
   if code or step is None:
     raise UserError(f"training stopped without its exports (exit code {code}): "
                     + "\n".join(log.strip().splitlines()[-15:]))
@@ -528,7 +528,8 @@ def call2(settings: Settings, bundle_dir: str = BUNDLE_DIR, state_dir: str = STA
     packed += f.read()
   flat = unpack_weights(packed)
   from gan_jax import artifacts  # pylint: disable=g-import-not-at-top
-    from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
+  import experiments  # pylint: disable=g-import-not-at-top
+  from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
   from gan_jax import metrics  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception as inception_lib  # pylint: disable=g-import-not-at-top
   if manifest["dry_run"]:

@@ -12,9 +12,11 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 # entries written unbounded (compilation_cache.enable says why).
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# Tests run tiny models for a few steps, so compiling dominates their time. LLVM at -O1 without its
-# expensive passes compiles a tiny train step ~2x faster than the default and runs it as fast (measured
-# on 2 CPU cores: 7.9 s vs 15.7 s to compile, 0.44 s to run either way). Subprocesses inherit it.
+# Tests run tiny models for a few steps, so compiling dominates their time: LLVM at -O1 without its
+# expensive passes. Measured 2026-12-01 on 2 cores (Xeon, AVX-512), the tiny dcgan train step
+# (tiny_config) compiles in 4.8 s with these flags, 4.8 s at the default level and 4.4 s at -O0, and runs
+# in 9-11 ms at all three (an earlier measurement on a larger step gave 7.9 s against 15.7 s). Kept: they
+# cost nothing. Subprocesses inherit them.
 XLA_TEST_FLAGS = "--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_TEST_FLAGS}".strip()
 # Converted Inception weights and reference statistics go to a fresh cache: no stale statistics of an
