@@ -120,46 +120,50 @@ def train_for_steps(config: ml_collections.ConfigDict, num_steps: int) -> ml_col
   return config
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
+  """Raises UserError(message) unless `condition`: the one-line errors of every settings check."""
   if not condition:
     raise UserError(message)
+
+
+def require_choice(field: str, value: str, choices) -> None:
+  require(value in choices, f"--{field}={value} is unknown; choose one of {', '.join(choices)}")
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises UserError naming the first bad field and what to do about it (the fields' own ranges; the
   names that registries hold are checked by gan_jax.checks)."""
-  _require(bool(config.dataset), "--dataset is empty; name a tfds dataset (e.g. cifar10) or an imported one")
-  _require(config.lr_decay in LR_DECAYS,
-           f"--lr_decay={config.lr_decay} is unknown; choose one of {', '.join(LR_DECAYS)}")
+  require(bool(config.dataset), "--dataset is empty; name a tfds dataset (e.g. cifar10) or an imported one")
+  require_choice("lr_decay", config.lr_decay, LR_DECAYS)
   size = config.image_size
-  _require(size >= 8 and 2**int(round(math.log2(size))) == size,
-           f"--image_size={size} must be a power of two >= 8 (e.g. 32)")
+  require(size >= 8 and 2**int(round(math.log2(size))) == size,
+          f"--image_size={size} must be a power of two >= 8 (e.g. 32)")
   for name in ("batch_size", "latent_dim", "g_width", "d_width", "steps_per_call", "log_every",
                "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples", "d_steps",
                "reg_every", "ada_interval"):
-    _require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
+    require(config[name] > 0, f"--{name}={config[name]} must be a positive integer")
   for name in ("num_steps", "num_epochs", "num_devices", "train_minutes", "eval_every", "r1_gamma",
                "r2_gamma", "gp_weight", "instance_noise", "instance_noise_steps", "feature_matching",
                "ada_target", "memory_budget_gb", "data_workers", "ema_kimg",
                "ema_rampup", "ema_start", "g_batch_size"):
-    _require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
-  _require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
+    require(config[name] >= 0, f"--{name}={config[name]} must be >= 0")
+  require(config.num_steps > 0 or config.num_epochs > 0, "set --num_steps or --num_epochs to a positive value")
   for name in ("g_lr", "d_lr", "ada_kimg"):
-    _require(config[name] > 0, f"--{name}={config[name]} must be > 0")
+    require(config[name] > 0, f"--{name}={config[name]} must be > 0")
   for name in ("g_b1", "g_b2", "d_b1", "d_b2", "ema_decay", "label_smoothing"):
-    _require(0 <= config[name] < 1, f"--{name}={config[name]} must be in [0, 1)")
-  _require(0 <= config.augment_p <= 1, f"--augment_p={config.augment_p} must be in [0, 1]")
-  _require(config.lr_decay != "linear" or config.num_steps > 0,
-           "--lr_decay=linear decays the learning rates to 0 over --num_steps; set --num_steps")
-  _require(config.g_batch_size % num_devices == 0,
-           f"--g_batch_size={config.g_batch_size} is not divisible by the {num_devices} devices; use a "
-           f"multiple of {num_devices}")
-  _require(config.batch_size % num_devices == 0,
-           f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
-           f"multiple of {num_devices} or set --num_devices")
-  _require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
+    require(0 <= config[name] < 1, f"--{name}={config[name]} must be in [0, 1)")
+  require(0 <= config.augment_p <= 1, f"--augment_p={config.augment_p} must be in [0, 1]")
+  require(config.lr_decay != "linear" or config.num_steps > 0,
+          "--lr_decay=linear decays the learning rates to 0 over --num_steps; set --num_steps")
+  require(config.g_batch_size % num_devices == 0,
+          f"--g_batch_size={config.g_batch_size} is not divisible by the {num_devices} devices; use a "
+          f"multiple of {num_devices}")
+  require(config.batch_size % num_devices == 0,
+          f"--batch_size={config.batch_size} is not divisible by the {num_devices} devices; use a "
+          f"multiple of {num_devices} or set --num_devices")
+  require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
   for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):
-    _require(config[name] % config.steps_per_call == 0,
+    require(config[name] % config.steps_per_call == 0,
              f"--{name}={config[name]} must be a multiple of --steps_per_call={config.steps_per_call}")
 
 

@@ -30,6 +30,7 @@ from typing import Callable, Dict, Optional
 
 import jax.numpy as jnp
 
+from gan_jax import config as config_lib
 from gan_jax.errors import UserError
 from gan_jax.models import biggan
 from gan_jax.models import dcgan
@@ -65,8 +66,7 @@ for _name, _module in (("dcgan", dcgan), ("resnet", resnet), ("biggan", biggan),
 
 
 def architecture(name: str) -> Architecture:
-  if name not in ARCHITECTURES:
-    raise UserError(f"--model={name} is unknown; choose one of {', '.join(ARCHITECTURES)}")
+  config_lib.require_choice("model", name, tuple(ARCHITECTURES))
   return ARCHITECTURES[name]
 
 
@@ -97,9 +97,7 @@ def switch_args(model_args, name: str) -> Dict:
 
 def check(config, image_shape, per_device_batch: int) -> None:
   """The architecture's and the compute dtype's checks, as one-line UserErrors."""
-  if config.compute_dtype not in COMPUTE_DTYPES:
-    raise UserError(f"--compute_dtype={config.compute_dtype} is unknown; choose one of "
-                    f"{', '.join(COMPUTE_DTYPES)}")
+  config_lib.require_choice("compute_dtype", config.compute_dtype, tuple(COMPUTE_DTYPES))
   arch = architecture(config.model)
   args = resolve_args(config)
   if arch.check:
