@@ -7,9 +7,10 @@ from typing import Dict, List
 
 from absl import logging
 import imageio.v2 as imageio
-import matplotlib
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+# A Figure of its own, drawn by the Agg canvas: files only, no display and no pyplot (whose global state
+# a library does not need, and whose import costs every command ~0.4 s on 2 cores).
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 import numpy as np
 from PIL import Image
 
@@ -118,7 +119,9 @@ class LossLog:
       return
     steps = [r["step"] for r in rows]
     extras = [c for c in EXTRA_COLUMNS if c in rows[0]]
-    fig, axes = plt.subplots(2 + bool(extras), 1, figsize=(8, 6 + 3 * bool(extras)), sharex=True)
+    fig = Figure(figsize=(8, 6 + 3 * bool(extras)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2 + bool(extras), 1, sharex=True)
     panels = [(axes[0], (("d_loss", "D loss"), ("g_loss", "G loss")), "loss"),
               (axes[1], (("d_real", "D(x)"), ("d_fake", "D(G(z))")), "mean sigmoid(D)")]
     if extras:
@@ -131,7 +134,6 @@ class LossLog:
     axes[-1].set_xlabel("step")
     fig.tight_layout()
     _atomic_write(path, fig.savefig, format="png", dpi=100)
-    plt.close(fig)
 
 
 def _atomic_write(path: str, writer, **kwargs) -> None:

@@ -3,11 +3,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO, TINY_FLAGS, XLA_TEST_FLAGS, run_cli
+from conftest import REPO, TINY_FLAGS, XLA_TEST_FLAGS, run_cli, run_cli_cases
 
 
 def _error_line(result):
@@ -18,7 +17,7 @@ def _error_line(result):
   return lines[-1]
 
 
-@pytest.mark.parametrize("flags, message", [
+BAD_INPUT = [
     (["--batch_size=-3"], "--batch_size=-3 must be a positive integer"),
     (["--batch_size=abc"], "invalid literal"),
     (["--config.no_such_field=1"], "the config has no field"),
@@ -40,14 +39,24 @@ def _error_line(result):
     (["--loss=hinge", "--config.label_smoothing=0.1"], "--label_smoothing works with"),
     (["--dataset=no_such_data"], "unknown dataset 'no_such_data'"),
     (["--dataset=cifar10"], "cannot be prepared here: TensorFlow, which tfds needs to prepare it, is not installed"),
-])
-def test_bad_input_is_one_clear_line(tmp_path, flags, message):
-  start = time.time()
-  result = run_cli("gan_jax.main", f"--workdir={tmp_path / 'run'}", f"--data_dir={tmp_path / 'tfds'}",
-                   *flags)
-  assert message in _error_line(result)
-  assert time.time() - start < 60  # never waits on a download
-  assert not os.path.exists(tmp_path / "tfds" / "downloads" / "extracted" / "cifar10")
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+  """{case index: (its directory, its CompletedProcess)}: every BAD_INPUT case run by gan_jax.main."""
+  dirs = [tmp_path_factory.mktemp(f"bad_input_{i}") for i in range(len(BAD_INPUT))]
+  results = run_cli_cases("gan_jax.main", [[f"--workdir={d / 'run'}", f"--data_dir={d / 'tfds'}", *flags]
+                                           for d, (flags, _) in zip(dirs, BAD_INPUT)])
+  return dict(enumerate(zip(dirs, results)))
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUT)), ids=[" ".join(f) for f, _ in BAD_INPUT])
+def test_bad_input_is_one_clear_line(bad_input_runs, case):
+  directory, result = bad_input_runs[case]
+  assert BAD_INPUT[case][1] in _error_line(result)
+  assert result.seconds < 60  # never waits on a download
+  assert not os.path.exists(directory / "tfds" / "downloads" / "extracted" / "cifar10")
 
 
 def test_batch_not_divisible_by_devices(tmp_path, image_dataset):

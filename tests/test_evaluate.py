@@ -18,7 +18,7 @@ from gan_jax import trainer
 from gan_jax.metrics import inception as inception_lib
 from gan_jax.metrics import vgg as vgg_lib
 from gan_jax.errors import UserError
-from conftest import StandInInception, run_cli, tiny_config
+from conftest import StandInInception, run_cli, run_cli_cases, tiny_config
 import torch_files
 
 
@@ -86,19 +86,27 @@ def test_load_samples_checks_the_array(tmp_path):
     evaluate.load_labels(str(labelled), 5)
 
 
-@pytest.mark.parametrize("args, message", [
+EVALUATE_ERRORS = [
     ([], "give exactly one of --workdir=RUN or --samples=FILE.npz"),
     (["--metrics=fid,foo"], "unknown --metrics"),
     (["--samples=/no/such/file.npz"], "cannot read samples"),
     (["--workdir=/no/such/run"], "has no config.json"),
     (["--workdir=/no/such/run", "--vgg16_weights=/no/such/vgg16.pth"],
      "VGG-16 weights /no/such/vgg16.pth do not exist; download torchvision's"),
-])
-def test_evaluate_cli_errors(args, message, weights_env):
+]
+
+
+@pytest.fixture(scope="module")
+def evaluate_error_runs(weights_env):
   del weights_env
-  result = run_cli("gan_jax.evaluate", *args)
+  return run_cli_cases("gan_jax.evaluate", [args for args, _ in EVALUATE_ERRORS])
+
+
+@pytest.mark.parametrize("case", range(len(EVALUATE_ERRORS)), ids=[" ".join(a) for a, _ in EVALUATE_ERRORS])
+def test_evaluate_cli_errors(evaluate_error_runs, case):
+  result = evaluate_error_runs[case]
   assert result.returncode != 0
-  assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+  assert EVALUATE_ERRORS[case][1] in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
 
 
 def test_evaluate_cli_refuses_a_reference_larger_than_the_split(tmp_path, image_dataset, weights_env):

@@ -20,7 +20,7 @@ import pytest
 from gan_jax import checkpointing
 from gan_jax import generation
 from gan_jax import serve
-from conftest import ORBAX_CLOSED_LOOP, REPO, TINY_FLAGS, run_cli
+from conftest import ORBAX_CLOSED_LOOP, REPO, TINY_FLAGS, run_cli, run_cli_cases
 import headless_chromium
 
 CELL = 32 + 2  # a 32x32 image and the grid's padding
@@ -203,10 +203,11 @@ def test_command_line_serves_and_reports_bad_starts_in_one_line(workdir, tmp_pat
   untrained.mkdir()
   for name in ("config.json", "dataset.json"):
     shutil.copy(workdir / name, untrained / name)
-  for flags, message in ((["--workdir=" + str(untrained)], "has no checkpoint yet"),
-                         (["--workdir=" + str(tmp_path / "nothing")], "has no config.json"),
-                         ([f"--workdir={workdir}", "--port=99999"], "error: flag --port=99999")):
-    result = run_cli("gan_jax.serve", *flags)
+  bad_starts = ((["--workdir=" + str(untrained)], "has no checkpoint yet"),
+                (["--workdir=" + str(tmp_path / "nothing")], "has no config.json"),
+                ([f"--workdir={workdir}", "--port=99999"], "error: flag --port=99999"))
+  results = run_cli_cases("gan_jax.serve", [flags for flags, _ in bad_starts])
+  for (_, message), result in zip(bad_starts, results):
     assert result.returncode != 0 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
   assert sorted(os.listdir(untrained)) == ["config.json", "dataset.json"]  # a server writes nothing
