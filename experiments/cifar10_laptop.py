@@ -10,10 +10,9 @@ each, scored by FID of 1,000 EMA samples against the fixed 1,000-image training 
 tried, three helped by far more than the others: batch 32 (twice the G updates per minute), Adam's
 learning rates at 5e-4 for G and D (2.5x dcgan's 2e-4; Adam's betas stay 0.5, 0.999), and DiffAugment
 translation (Zhao et al. 2020: the same random shift of up to 1/8 of the size, zero-filled, for real
-and generated images in every D pass and in G's loss; 2,002 steps in 8 minutes against
-2,034 without it). Measured
-together (2026-12-01, 2-core Xeon with AVX-512, 8 minutes, 4,294 steps): FID-1k 144.6 against 333.7 for
-`dcgan_cpu`; batch 32 and translation without the higher learning rates: 179.3.
+and generated images in every D pass and in G's loss; 2,002 steps in 8 minutes against 2,034 without
+it). Measured together (2026-12-01, 2-core Xeon with AVX-512, 8 minutes, 4,294 steps): FID-1k 144.6
+against 333.7 for `dcgan_cpu`; batch 32 and translation without the higher learning rates: 179.3.
 Not measured yet: its 30-minute FID-5k against the 10,000-image subset, the protocol of README's "Quality
 on a CPU" rows.
 """
