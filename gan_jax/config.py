@@ -164,7 +164,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   require(config.eval_samples > 1, f"--eval_samples={config.eval_samples} must be > 1")
   for name in ("log_every", "sample_every", "checkpoint_every", "eval_every"):
     require(config[name] % config.steps_per_call == 0,
-             f"--{name}={config[name]} must be a multiple of --steps_per_call={config.steps_per_call}")
+            f"--{name}={config[name]} must be a multiple of --steps_per_call={config.steps_per_call}")
 
 
 def save(config: ml_collections.ConfigDict, path: str) -> None:

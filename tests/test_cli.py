@@ -44,11 +44,11 @@ BAD_INPUT = [
 
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory):
-  """{case index: (its directory, its CompletedProcess)}: every BAD_INPUT case run by gan_jax.main."""
+  """[(its directory, its CompletedProcess)] per BAD_INPUT case, each run by gan_jax.main."""
   dirs = [tmp_path_factory.mktemp(f"bad_input_{i}") for i in range(len(BAD_INPUT))]
   results = run_cli_cases("gan_jax.main", [[f"--workdir={d / 'run'}", f"--data_dir={d / 'tfds'}", *flags]
                                            for d, (flags, _) in zip(dirs, BAD_INPUT)])
-  return dict(enumerate(zip(dirs, results)))
+  return list(zip(dirs, results))
 
 
 @pytest.mark.parametrize("case", range(len(BAD_INPUT)), ids=[" ".join(f) for f, _ in BAD_INPUT])

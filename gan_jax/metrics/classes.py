@@ -123,7 +123,8 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, num_classes: int, l2: fl
     return float(loss), np.concatenate([np.asarray(d_weights, np.float64).ravel(),
                                         np.asarray(d_bias, np.float64)])
 
-  # Imported here: only a fit needs it, and importing it costs every command ~0.6 s on 2 cores.
+  # Imported here: only a fit needs it, and importing it adds ~0.6 s to every command's
+  # start on 2 cores (`python -X importtime`).
   import scipy.optimize  # pylint: disable=g-import-not-at-top
   result = scipy.optimize.minimize(loss_and_gradient, np.zeros(dim * num_classes + num_classes),
                                    jac=True, method="L-BFGS-B", options={"maxiter": max_iterations})
