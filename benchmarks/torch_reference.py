@@ -3,6 +3,7 @@
     python benchmarks/torch_reference.py                               # both presets, all CPUs
     python benchmarks/torch_reference.py --presets=dcgan --threads=1 --steps=5 --repeats=3
     python benchmarks/torch_reference.py --presets=sngan --batch_size=16 --set=d_steps=2
+    python benchmarks/torch_reference.py --presets=dcgan_cpu,cifar10_laptop --threads=2
 
 The PyTorch side (`pip install torch`, CPU build; not a dependency of gan_jax: without it only the JAX
 side runs) is the preset's models layer for layer, with the same parameter counts (printed and checked),
@@ -11,7 +12,8 @@ gan_jax/models/resnet.py), the same BatchNorm momentum and epsilon, spectral nor
 iteration per call in D (SNGAN), the same objective and Adam(lr, b1, b2, eps=1e-8), and the same step:
 d_steps D updates, each on its own real batch and freshly generated images (D sees real and generated
 images as one batch, as gan_jax does), then one G update against D (no gradients for D's weights),
-then the EMA of G's weights. It runs eagerly in NCHW with torch's default kernels, as PyTorch code does.
+then the EMA of G's weights; with DiffAugment translation (cifar10_laptop) every image D sees is shifted
+as gan_jax.augment.translation shifts it. It runs eagerly in NCHW with torch's default kernels, as PyTorch code does.
 DCGAN's transposed convs are ConvTranspose2d(k=5, s=2, padding=2, output_padding=1), whose output
 has the shape of flax's 'SAME' transposed conv.
 
@@ -40,15 +42,19 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import cpu_threads  # pylint: disable=g-import-not-at-top
 
-_PRESETS = flags.DEFINE_list("presets", ["dcgan", "sngan"], "Presets (experiments/<name>.py): dcgan, sngan.")
+_PRESETS = flags.DEFINE_list("presets", ["dcgan", "sngan"], "Presets (experiments/<name>.py): dcgan, "
+                             "dcgan_cpu, cifar10_laptop, sngan.")
 _SET = flags.DEFINE_list("set", [], "field=value overrides applied to every preset.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 0, "Images per D update (0: the preset's).")
 _THREADS = flags.DEFINE_integer("threads", 0, "CPUs and threads for both sides (0: all CPUs).")
 _STEPS = flags.DEFINE_integer("steps", 3, "Train steps per timed run.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed runs of each side, interleaved; the best counts.")
-_SUPPORTED = {"dcgan": ("dcgan", "nonsaturating"), "sngan": ("resnet", "hinge")}
+_SUPPORTED = {"dcgan": ("dcgan", "nonsaturating"), "dcgan_cpu": ("dcgan", "nonsaturating"),
+              "cifar10_laptop": ("dcgan", "nonsaturating"), "sngan": ("resnet", "hinge")}
+# DiffAugment policies the PyTorch side implements (applied with probability 1, as augment_p=1 does).
+_AUGMENTS = ("", "translation")
 # Fields whose other values the PyTorch side does not implement, with the value it assumes.
-_FIXED = {"conditional": False, "compute_dtype": "float32", "augment": "", "r1_gamma": 0.0,
+_FIXED = {"conditional": False, "compute_dtype": "float32", "r1_gamma": 0.0,
           "r2_gamma": 0.0, "gp_weight": 0.0, "instance_noise": 0.0, "feature_matching": 0.0,
           "label_smoothing": 0.0, "model_args.g_spectral_norm": False, "model_args.attention_resolution": 0}
 
@@ -70,8 +76,11 @@ def load_preset(name: str, overrides):
                             else config[field])
   changed = {field: value_of(field) for field, value in _FIXED.items()
              if value_of(field) not in (value, None)}
+  if config.augment not in _AUGMENTS or (config.augment and config.augment_p != 1.0):
+    changed["augment"] = (config.augment, config.augment_p)
   if changed:
-    raise SystemExit(f"the PyTorch side does not implement {changed}; it has {_FIXED}")
+    raise SystemExit(f"the PyTorch side does not implement {changed}; it has {_FIXED} and the "
+                     f"augment policies {_AUGMENTS} at augment_p=1")
   return config
 
 
@@ -214,6 +223,20 @@ def torch_models(torch, config):
   return generator, discriminator
 
 
+def _translation(torch, images):
+  """gan_jax.augment.translation of each NCHW image: its own random shift of up to 1/8 of the size in y
+  and x, zero-filled (DiffAugment's rand_translation)."""
+  n, _, h, w = images.shape
+  max_y, max_x = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
+  dy = torch.randint(-max_y, max_y + 1, (n, 1, 1))
+  dx = torch.randint(-max_x, max_x + 1, (n, 1, 1))
+  rows = torch.arange(h).view(1, h, 1) + dy + max_y
+  cols = torch.arange(w).view(1, 1, w) + dx + max_x
+  padded = torch.nn.functional.pad(images, [max_x, max_x, max_y, max_y])
+  # Index arrays on dims 0, 2, 3 around a slice: the result is (n, h, w, channels).
+  return padded[torch.arange(n).view(n, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
+
+
 def torch_step_function(torch, config, steps: int = 1):
   """(run, parameter count, steps taken so far): run() does `steps` train steps of the preset on a
   constant batch (NCHW, in [-1, 1]), as a run of jax_step_functions does."""
@@ -233,6 +256,7 @@ def torch_step_function(torch, config, steps: int = 1):
     d_loss = lambda r, f: (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
                            + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
     g_loss = lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
+  augment = (lambda x: _translation(torch, x)) if config.augment == "translation" else (lambda x: x)
   generator.train()
   discriminator.train()
   state = {"step": 0}
@@ -241,13 +265,13 @@ def torch_step_function(torch, config, steps: int = 1):
     for i in range(d_steps):
       with torch.no_grad():
         fake = generator(torch.randn(batch, config.latent_dim))
-      logits = discriminator(torch.cat([real[i], fake]))
+      logits = discriminator(augment(torch.cat([real[i], fake])))
       loss = d_loss(logits[:batch], logits[batch:])
       d_opt.zero_grad(set_to_none=True)
       loss.backward()
       d_opt.step()
     discriminator.requires_grad_(False)
-    loss = g_loss(discriminator(generator(torch.randn(batch, config.latent_dim))))
+    loss = g_loss(discriminator(augment(generator(torch.randn(batch, config.latent_dim)))))
     g_opt.zero_grad(set_to_none=True)
     loss.backward()
     g_opt.step()

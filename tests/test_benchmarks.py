@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -156,6 +157,29 @@ def test_torch_reference_times_as_many_torch_steps_as_jax_steps():
                         timeout=300, check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   assert done.stdout.split()[-1] == "3"
+
+
+def test_torch_reference_translation_shifts_each_image_as_gan_jax_does():
+  """Each output is its input shifted by its own (dy, dx) with |dy|, |dx| <= 4 at 32x32, zero-filled:
+  output pixel (i, j) = input pixel (i + dy, j + dx), as gan_jax.augment.translation."""
+  pytest.importorskip("torch")
+  script = ("from absl import flags; flags.FLAGS(['x']); import torch, numpy as np; "
+            "from benchmarks import torch_reference as t; torch.manual_seed(0); "
+            "x = torch.rand(64, 3, 32, 32) + 1; np.savez('out.npz', x=x.numpy(), y=t._translation(torch, x).numpy())")
+  with tempfile.TemporaryDirectory() as tmp:
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp, capture_output=True, text=True, timeout=300,
+                          check=False, env=dict(os.environ, PYTHONPATH=REPO))
+    assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(os.path.join(tmp, "out.npz")) as f:
+      x, y = f["x"], f["y"]
+  padded = np.pad(x, ((0, 0), (0, 0), (4, 4), (4, 4)))
+  shifts = []
+  for out, source in zip(y, padded):
+    found = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)
+             if np.array_equal(out, source[:, 4 + dy:4 + dy + 32, 4 + dx:4 + dx + 32])]
+    assert len(found) == 1, found  # inputs are >= 1, so zeros mark the shift exactly
+    shifts.append(found[0])
+  assert len(set(shifts)) > 20  # each image draws its own shift
 
 
 def test_mode_collapse_fixes_uses_the_learning_tests_grid25_recipe_with_the_nonsaturating_loss():
