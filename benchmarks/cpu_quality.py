@@ -19,6 +19,7 @@ the scores are also in `<workdir>/metrics.json`.
 import datetime
 import os
 import sys
+import time
 from typing import Dict, Optional, Sequence
 
 from absl import app
@@ -36,6 +37,9 @@ from gan_jax import trainer  # pylint: disable=g-import-not-at-top
 from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
 
 CIFAR10_MIRROR = "cifar10_jpeg"
+# Fewer steps than this measure the CPU, not the recipe: dcgan_cpu after 2,034 steps (8 minutes) still
+# scored FID-1k 333.7 (README, "A CPU recipe search"), its samples colour blobs.
+MIN_STEPS = 500
 DEFAULT_DATA_DIR = os.path.join(REPO, ".data", "tfds")
 
 
@@ -47,15 +51,53 @@ def import_hint(data_dir: str) -> str:
           f"--src=/tmp/cifar10_src --name={CIFAR10_MIRROR} --data_dir={data_dir}`")
 
 
-def check_dataset(dataset: str, data_dir: str) -> None:
-  """Fails at once, before any training, when the training split is not prepared."""
+def check_dataset(dataset: str, data_dir: str) -> data.Source:
+  """The training split's source; fails at once, before any training, when it is not prepared."""
   try:
-    data.open_source(dataset, "train", data_dir)
+    return data.open_source(dataset, "train", data_dir)
   except UserError as e:
     if dataset != CIFAR10_MIRROR:
       raise
     raise UserError(f"the CIFAR-10 mirror '{dataset}' is not prepared in {data_dir}; "
                     f"{import_hint(data_dir)}") from e
+
+
+def step_seconds(config: ml_collections.ConfigDict, image_shape: Sequence[int], num_classes: int) -> tuple:
+  """(compile s, s per train step) of the preset's one-step program on this machine's first device: the
+  step once compiled, then timed once (both on a constant batch, as benchmarks/torch_reference.py)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from gan_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+  state = train_lib.create_train_state(config, jax.random.PRNGKey(0), tuple(image_shape),
+                                       num_classes=num_classes)
+  rows = config.batch_size * config.d_steps
+  batch = {"image": jnp.zeros((rows, *image_shape), jnp.uint8), "label": jnp.zeros((rows,), jnp.int32)}
+  start = time.perf_counter()
+  step = jax.jit(train_lib.train_step, donate_argnums=0).lower(state, batch, jax.random.PRNGKey(1)).compile()
+  state, _ = jax.block_until_ready(step(state, batch, jax.random.PRNGKey(1)))  # warm-up
+  compiled = time.perf_counter() - start
+  start = time.perf_counter()
+  jax.block_until_ready(step(state, batch, jax.random.PRNGKey(2)))
+  return compiled, time.perf_counter() - start
+
+
+def check_fits_budget(preset: str, config: ml_collections.ConfigDict, source: data.Source,
+                      minutes: float) -> int:
+  """The steps the preset can make in `minutes` here, estimated from one timed step; fails in one line
+  when that is fewer than MIN_STEPS (a GPU recipe on a CPU), before any image is scored or trained on."""
+  shape = source.dataset_info.features["image"].shape
+  num_classes = len(data.class_names(source)) if config.conditional else 0
+  compiled, seconds = step_seconds(config, (config.image_size, config.image_size, shape[-1] or 3),
+                                   num_classes)
+  steps = int(max(0.0, minutes * 60 - compiled) / seconds)
+  logging.info("%s here: %.1f s to compile, %.3f s a step: ~%d steps in %g minutes", preset, compiled,
+               seconds, steps, minutes)
+  if steps < MIN_STEPS:
+    raise UserError(f"preset '{preset}' would make only ~{steps} steps in {minutes:g} minutes here ({seconds:.1f} "
+                    f"s a step); give --minutes for at least {MIN_STEPS} steps "
+                    f"(~{(compiled + MIN_STEPS * seconds) / 60:.0f}) or train a CPU preset: dcgan_cpu, "
+                    "sngan_cpu, cifar10_laptop")
+  return steps
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, dataset: str, data_dir: str,
@@ -80,9 +122,11 @@ def run(preset: str, minutes: float, workdir: str, dataset: str = CIFAR10_MIRROR
         inception: Optional[metrics.InceptionFeatures] = None) -> str:
   """Trains `preset` for `minutes`, scores it, and returns the table row."""
   config = experiments.load_preset(preset, overrides)
-  check_dataset(dataset, data_dir)
-  # Missing weights or a bad reference size stop the run before training; the statistics are cached.
+  source = check_dataset(dataset, data_dir)
+  # Missing weights, a budget too small for the preset or a bad reference size stop the run before
+  # training; the statistics are cached.
   inception = inception or metrics.load_inception()
+  check_fits_budget(preset, config, source, minutes)
   batch_size = min(metrics.inception.DEFAULT_BATCH_SIZE, num_samples)
   metrics.reference_statistics(dataset, config.split, data_dir, reference_size=reference_size,
                                image_size=config.image_size, inception=inception, batch_size=batch_size)

@@ -40,6 +40,15 @@ def test_cpu_quality_trains_scores_and_prints_a_row(image_dataset, tmp_path):
   assert os.path.exists(tmp_path / "run" / "samples" / "step_0000010.png")
 
 
+def test_cpu_quality_refuses_a_budget_too_short_for_the_preset_before_training(image_dataset, tmp_path):
+  data_dir, name = image_dataset
+  with pytest.raises(UserError, match=r"preset 'dcgan' would make only ~\d+ steps in 0.01 minutes here "
+                     r"\(.* s a step\); give --minutes for at least 500 steps .* train a CPU preset"):
+    cpu_quality.run("dcgan", 0.01, str(tmp_path / "run"), name, data_dir, num_samples=10, reference_size=4,
+                    overrides=TINY, inception=StandInInception())
+  assert not os.path.exists(tmp_path / "run")
+
+
 def test_the_gpu_plan_rehearses_end_to_end_on_cpu(tmp_path):
   """prepare, call1 and call2 with tiny settings, each call in a process where tensorflow_datasets,
   array_record and grain cannot be imported (as on the GPU image), and the real plan's sizes and
