@@ -80,7 +80,8 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
   # G's weights after 10 Adam steps of 2e-4 (each can move 2e-3): the runs average the same 4 device
   # gradients in another order (gloo across processes), a relative ~1e-7 that Adam passes on unamplified
   # unless a gradient is itself rounding noise, which none of this DCGAN's is (no bias before a
-  # BatchNorm; measured 1.2e-7 on 8x8 images, 2.0e-6 on 32x32). A wrong shard, key or average moves weights by ~lr per step, 2e-4 or more.
+  # BatchNorm; measured 1.2e-7 on 8x8 images, 2.0e-6 on 32x32). A wrong shard, key or average moves
+  # weights by ~lr per step, 2e-4 or more.
   assert difference < 1e-4, difference
   assert sorted(os.listdir(multi / "checkpoints")) == sorted(os.listdir(single / "checkpoints"))
 
