@@ -62,9 +62,9 @@ def check_dataset(dataset: str, data_dir: str) -> data.Source:
                     f"{import_hint(data_dir)}") from e
 
 
-def step_seconds(config: ml_collections.ConfigDict, image_shape: Sequence[int], num_classes: int) -> tuple:
-  """(compile s, s per train step) of the preset's one-step program on this machine's first device: the
-  step once compiled, then timed once (both on a constant batch, as benchmarks/torch_reference.py)."""
+def step_gflop(config: ml_collections.ConfigDict, image_shape: Sequence[int], num_classes: int) -> float:
+  """GFLOP of the preset's train step, by XLA's cost analysis of the lowered program (nothing compiled
+  or run: a GPU recipe's step can take minutes on a CPU)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from gan_jax import train as train_lib  # pylint: disable=g-import-not-at-top
@@ -72,31 +72,43 @@ def step_seconds(config: ml_collections.ConfigDict, image_shape: Sequence[int], 
                                        num_classes=num_classes)
   rows = config.batch_size * config.d_steps
   batch = {"image": jnp.zeros((rows, *image_shape), jnp.uint8), "label": jnp.zeros((rows,), jnp.int32)}
-  start = time.perf_counter()
-  step = jax.jit(train_lib.train_step, donate_argnums=0).lower(state, batch, jax.random.PRNGKey(1)).compile()
-  state, _ = jax.block_until_ready(step(state, batch, jax.random.PRNGKey(1)))  # warm-up
-  compiled = time.perf_counter() - start
-  start = time.perf_counter()
-  jax.block_until_ready(step(state, batch, jax.random.PRNGKey(2)))
-  return compiled, time.perf_counter() - start
+  lowered = jax.jit(train_lib.train_step).lower(state, batch, jax.random.PRNGKey(1))
+  return float(lowered.cost_analysis()["flops"]) / 1e9
+
+
+def matmul_gflops() -> float:
+  """This machine's float32 matmul speed (GFLOP/s; best of 3 products of 2048x2048 matrices): faster
+  than any train step runs (dcgan_cpu's: 10.9 GFLOP in 222 ms, 49 GFLOP/s, where this gave 190)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  x = jnp.ones((2048, 2048), jnp.float32)
+  product = jax.jit(lambda a: a @ a)
+  product(x).block_until_ready()
+  best = float("inf")
+  for _ in range(3):
+    start = time.perf_counter()
+    product(x).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 2 * 2048**3 / best / 1e9
 
 
 def check_fits_budget(preset: str, config: ml_collections.ConfigDict, source: data.Source,
                       minutes: float) -> int:
-  """The steps the preset can make in `minutes` here, estimated from one timed step; fails in one line
-  when that is fewer than MIN_STEPS (a GPU recipe on a CPU), before any image is scored or trained on."""
+  """At most how many steps the preset can make in `minutes` here: its step's FLOPs at this machine's
+  matmul speed, a bound no step reaches. Fails in one line, before any training, when even that is
+  fewer than MIN_STEPS (a GPU recipe on a CPU)."""
   shape = source.dataset_info.features["image"].shape
   num_classes = len(data.class_names(source)) if config.conditional else 0
-  compiled, seconds = step_seconds(config, (config.image_size, config.image_size, shape[-1] or 3),
-                                   num_classes)
-  steps = int(max(0.0, minutes * 60 - compiled) / seconds)
-  logging.info("%s here: %.1f s to compile, %.3f s a step: ~%d steps in %g minutes", preset, compiled,
-               seconds, steps, minutes)
+  gflop = step_gflop(config, (config.image_size, config.image_size, shape[-1] or 3), num_classes)
+  speed = matmul_gflops()
+  steps = int(minutes * 60 * speed / gflop)
+  logging.info("%s: %.1f GFLOP a step; at this machine's matmul speed (%.0f GFLOP/s) at most %d steps in "
+               "%g minutes", preset, gflop, speed, steps, minutes)
   if steps < MIN_STEPS:
-    raise UserError(f"preset '{preset}' would make only ~{steps} steps in {minutes:g} minutes here ({seconds:.1f} "
-                    f"s a step); give --minutes for at least {MIN_STEPS} steps "
-                    f"(~{(compiled + MIN_STEPS * seconds) / 60:.0f}) or train a CPU preset: dcgan_cpu, "
-                    "sngan_cpu, cifar10_laptop")
+    raise UserError(f"preset '{preset}' needs {gflop:.1f} GFLOP a step: even at this machine's matmul "
+                    f"speed ({speed:.0f} GFLOP/s) {minutes:g} minutes make at most ~{steps} steps; give "
+                    f"--minutes={MIN_STEPS * gflop / speed / 60:.0f} or more for {MIN_STEPS} steps, or "
+                    "train a CPU preset: dcgan_cpu, sngan_cpu, cifar10_laptop")
   return steps
 
 

@@ -42,9 +42,10 @@ def test_cpu_quality_trains_scores_and_prints_a_row(image_dataset, tmp_path):
 
 def test_cpu_quality_refuses_a_budget_too_short_for_the_preset_before_training(image_dataset, tmp_path):
   data_dir, name = image_dataset
-  with pytest.raises(UserError, match=r"preset 'dcgan' would make only ~\d+ steps in 0.01 minutes here "
-                     r"\(.* s a step\); give --minutes for at least 500 steps .* train a CPU preset"):
-    cpu_quality.run("dcgan", 0.01, str(tmp_path / "run"), name, data_dir, num_samples=10, reference_size=4,
+  with pytest.raises(UserError, match=r"preset 'dcgan' needs \d+\.\d GFLOP a step: even at this machine's "
+                     r"matmul speed \(\d+ GFLOP/s\) 1e-05 minutes make at most ~\d+ steps; give "
+                     r"--minutes=\d+ or more for 500 steps, or train a CPU preset"):
+    cpu_quality.run("dcgan", 1e-5, str(tmp_path / "run"), name, data_dir, num_samples=10, reference_size=4,
                     overrides=TINY, inception=StandInInception())
   assert not os.path.exists(tmp_path / "run")
 
