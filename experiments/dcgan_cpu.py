@@ -7,9 +7,9 @@ Run:  python benchmarks/cpu_quality.py --preset=dcgan_cpu --minutes=30   # train
 Result (2-core CPU, 30 minutes, quiet machine, 2026-11-25, EMA weights with the raw G's BatchNorm
 statistics, before the EMA had statistics of its own): 11,761 steps (752,704 images), FID 71.5 of
 5,000 EMA samples against the fixed 10,000-image training subset, KID 0.0545 +- 0.0013 (README, "Quality
-on a CPU"); CIFAR-like objects (docs/dcgan_cpu_30min.png). On a slower CPU of the same kind (2026-12-01,
-~345 images/s, both runs alone on the machine): 8,989 steps, FID 87.7 with the EMA's own statistics, against
-91.7 (9,067 steps) for the code before them. `cifar10_laptop` reached 54.6 there.
+on a CPU"); CIFAR-like objects (docs/dcgan_cpu_30min.png). On a slower CPU of the same kind
+(2026-12-01, ~345 images/s, both runs alone on the machine): 8,989 steps, FID 87.7 with the EMA's own
+statistics, against 91.7 (9,067 steps) for the code before them. `cifar10_laptop` reached 54.6 there.
 """
 import ml_collections
 
