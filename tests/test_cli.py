@@ -1,5 +1,6 @@
 """`python -m gan_jax.main` as a user runs it: one clear error line for bad input, nothing lost."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,12 +86,30 @@ def test_settings_the_data_rejects_leave_nothing_behind(tmp_path, image_dataset)
   assert not os.path.exists(tmp_path / "run")  # a corrected command may use the same workdir
 
 
-def test_divergence_stops_the_run_and_saves_nothing_from_it(tmp_path, image_dataset):
+def _run_flags(image_dataset, workdir):
   data_dir, name = image_dataset
+  return [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4", *TINY_FLAGS]
+
+
+@pytest.fixture(scope="module")
+def ten_step_run(tmp_path_factory, image_dataset):
+  """A finished 10-step run of _run_flags (checkpoints at steps 5 and 10), trained once: the tests that
+  resume it work on copies (one command-line run less each)."""
+  workdir = tmp_path_factory.mktemp("ten_steps") / "run"
+  result = run_cli("gan_jax.main", *_run_flags(image_dataset, workdir), "--num_steps=10")
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir
+
+
+def _copy_of(run, tmp_path):
   workdir = tmp_path / "run"
-  common = [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4",
-            *TINY_FLAGS]
-  assert run_cli("gan_jax.main", *common, "--num_steps=10").returncode == 0
+  shutil.copytree(run, workdir)
+  return workdir
+
+
+def test_divergence_stops_the_run_and_saves_nothing_from_it(tmp_path, image_dataset, ten_step_run):
+  workdir = _copy_of(ten_step_run, tmp_path)
+  common = _run_flags(image_dataset, workdir)
   # Absurd learning rates (resuming with new ones is allowed) blow the run up.
   result = run_cli("gan_jax.main", *common, "--num_steps=200", "--g_lr=1e6", "--d_lr=1e6")
   line = _error_line(result)
@@ -156,12 +175,9 @@ def test_a_killed_run_resumes_and_its_workdir_is_taken_over(tmp_path, image_data
   assert "Taking over" in result.stderr and f"Resuming {workdir} from step {saved}" in result.stderr
 
 
-def test_a_corrupt_checkpoint_is_one_warning_line(tmp_path, image_dataset):
-  data_dir, name = image_dataset
-  workdir = tmp_path / "run"
-  common = [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4",
-            *TINY_FLAGS]
-  assert run_cli("gan_jax.main", *common, "--num_steps=10").returncode == 0
+def test_a_corrupt_checkpoint_is_one_warning_line(tmp_path, image_dataset, ten_step_run):
+  workdir = _copy_of(ten_step_run, tmp_path)
+  common = _run_flags(image_dataset, workdir)
   for root, _, files in os.walk(workdir / "checkpoints" / "10"):  # damage the latest checkpoint's data
     for file in files:
       if "ocdbt" in root or file.endswith("manifest.ocdbt"):
