@@ -30,6 +30,7 @@ import ml_collections
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 import experiments  # pylint: disable=g-import-not-at-top
+from benchmarks import step_flops  # pylint: disable=g-import-not-at-top
 from gan_jax import data  # pylint: disable=g-import-not-at-top
 from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
 from gan_jax import metrics  # pylint: disable=g-import-not-at-top
@@ -62,20 +63,6 @@ def check_dataset(dataset: str, data_dir: str) -> data.Source:
                     f"{import_hint(data_dir)}") from e
 
 
-def step_gflop(config: ml_collections.ConfigDict, image_shape: Sequence[int], num_classes: int) -> float:
-  """GFLOP of the preset's train step, by XLA's cost analysis of the lowered program (nothing compiled
-  or run: a GPU recipe's step can take minutes on a CPU)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from gan_jax import train as train_lib  # pylint: disable=g-import-not-at-top
-  state = train_lib.create_train_state(config, jax.random.PRNGKey(0), tuple(image_shape),
-                                       num_classes=num_classes)
-  rows = config.batch_size * config.d_steps
-  batch = {"image": jnp.zeros((rows, *image_shape), jnp.uint8), "label": jnp.zeros((rows,), jnp.int32)}
-  lowered = jax.jit(train_lib.train_step).lower(state, batch, jax.random.PRNGKey(1))
-  return float(lowered.cost_analysis()["flops"]) / 1e9
-
-
 def matmul_gflops() -> float:
   """This machine's float32 matmul speed (GFLOP/s; best of 3 products of 2048x2048 matrices): faster
   than any train step runs (dcgan_cpu's: 10.9 GFLOP in 222 ms, 49 GFLOP/s, where this gave 190)."""
@@ -94,12 +81,14 @@ def matmul_gflops() -> float:
 
 def check_fits_budget(preset: str, config: ml_collections.ConfigDict, source: data.Source,
                       minutes: float) -> int:
-  """At most how many steps the preset can make in `minutes` here: its step's FLOPs at this machine's
-  matmul speed, a bound no step reaches. Fails in one line, before any training, when even that is
-  fewer than MIN_STEPS (a GPU recipe on a CPU)."""
+  """At most how many steps the preset can make in `minutes` here: its step's FLOPs (step_flops.py: XLA's
+  count of the lowered programs, nothing compiled, since a GPU recipe's step can take minutes on a CPU)
+  at this machine's matmul speed, a bound no step reaches. Fails in one line, before any training, when
+  even that is fewer than MIN_STEPS (a GPU recipe on a CPU)."""
   shape = source.dataset_info.features["image"].shape
   num_classes = len(data.class_names(source)) if config.conditional else 0
-  gflop = step_gflop(config, (config.image_size, config.image_size, shape[-1] or 3), num_classes)
+  gflop = step_flops.flops_per_step(config, (config.image_size, config.image_size, shape[-1] or 3),
+                                    num_classes) / 1e9
   speed = matmul_gflops()
   steps = int(minutes * 60 * speed / gflop)
   logging.info("%s: %.1f GFLOP a step; at this machine's matmul speed (%.0f GFLOP/s) at most %d steps in "

@@ -228,7 +228,7 @@ def _translation(torch, images):
   and x, zero-filled (DiffAugment's rand_translation)."""
   from gan_jax import augment  # pylint: disable=g-import-not-at-top  (imports jax: after cpu_threads.limit)
   n, _, h, w = images.shape
-  max_y, max_x = int(h * augment.TRANSLATION_RATIO + 0.5), int(w * augment.TRANSLATION_RATIO + 0.5)
+  max_y, max_x = augment.max_translation(h, w)
   dy = torch.randint(-max_y, max_y + 1, (n, 1, 1))
   dx = torch.randint(-max_x, max_x + 1, (n, 1, 1))
   rows = torch.arange(h).view(1, h, 1) + dy + max_y

@@ -21,7 +21,6 @@ whatever the compute dtype, so float32 runs show how far they are from the tenso
 The data are random uint8 images of the dataset's shape: pixel values do not change the cost of drawing a
 batch on the device, so no prepared dataset is needed.
 """
-import dataclasses
 import os
 import sys
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import experiments  # pylint: disable=g-import-not-at-top
+from benchmarks import step_flops  # pylint: disable=g-import-not-at-top
 from gan_jax import parallel  # pylint: disable=g-import-not-at-top
 from gan_jax import train  # pylint: disable=g-import-not-at-top
 from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -68,35 +68,6 @@ def peak_flops(device) -> float:
     if kind in device.device_kind:
       return tflops * 1e12
   return 0.0
-
-
-def _flops(function, *args) -> float:
-  """XLA's FLOPs of `function`, from its lowered (not yet optimised) program where the backend can count
-  them there: no compilation, and within 0.3% of the compiled program's count (dcgan's G update 37.41 vs
-  37.53 GFLOP, XLA:CPU, 2026-12-01)."""
-  lowered = jax.jit(function).lower(*args)
-  for analysis in (lowered.cost_analysis, lambda: lowered.compile().cost_analysis()):
-    try:
-      counted = analysis()
-    except Exception:  # pylint: disable=broad-except
-      continue  # a backend that cannot count the lowered program: the compiled one then
-    counted = counted[0] if isinstance(counted, (list, tuple)) else counted
-    if counted and counted.get("flops"):
-      return float(counted["flops"])
-  return 0.0
-
-
-def flops_per_step(config, image_shape, num_classes) -> float:
-  """XLA's FLOPs of one train step on the global batch: d_steps D updates and one G update."""
-  state = train.create_train_state(config, jax.random.PRNGKey(0), image_shape, num_classes=num_classes)
-  batch = {"image": jnp.zeros((config.batch_size,) + image_shape), "label": jnp.zeros(config.batch_size, jnp.int32)}
-  rng = jax.random.PRNGKey(1)
-  s = state.settings
-  with_settings = lambda **changes: state.replace(settings=dataclasses.replace(s, **changes))
-  d_plain = _flops(train.d_update, with_settings(r1_gamma=0.0, r2_gamma=0.0, gp_weight=0.0), batch, rng)
-  d_regularized = _flops(train.d_update, with_settings(reg_every=1), batch, rng) if s.regularized else d_plain
-  g = _flops(train.g_update, state, batch, rng)
-  return s.d_steps * (d_plain + (d_regularized - d_plain) / s.reg_every) + g
 
 
 def _time_calls(function, state, images, labels, calls):
@@ -165,7 +136,7 @@ def main(argv):
     image_shape = (config.image_size, config.image_size, 3)
     images = rng.randint(0, 256, (_NUM_EXAMPLES.value,) + image_shape, dtype=np.uint8)
     labels = rng.randint(0, _NUM_CLASSES.value, _NUM_EXAMPLES.value).astype(np.int32)
-    flops = flops_per_step(config, image_shape, _NUM_CLASSES.value)
+    flops = step_flops.flops_per_step(config, image_shape, _NUM_CLASSES.value)
     images_per_step = config.batch_size * config.d_steps
     if _FLOPS_ONLY.value:
       print(f"{name:18} {'-':9} {config.compute_dtype[:8]:8} {config.batch_size:5d} {config.d_steps:7d} "

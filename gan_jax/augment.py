@@ -25,10 +25,15 @@ def color(image, key):
   return (image - pixel_mean) * (contrast + 0.5) + pixel_mean
 
 
+def max_translation(height: int, width: int) -> tuple:
+  """The largest shift (rows, columns) of `translation`: TRANSLATION_RATIO of the size, rounded."""
+  return int(height * TRANSLATION_RATIO + 0.5), int(width * TRANSLATION_RATIO + 0.5)
+
+
 def translation(image, key):
-  """Shifts by up to TRANSLATION_RATIO of the size in x and y, filling with zeros."""
+  """Shifts by up to max_translation in x and y, filling with zeros."""
   height, width, _ = image.shape
-  max_shift = (int(height * TRANSLATION_RATIO + 0.5), int(width * TRANSLATION_RATIO + 0.5))
+  max_shift = max_translation(height, width)
   shift = jax.random.randint(key, (2,), -jnp.array(max_shift), jnp.array(max_shift) + 1)
   padded = jnp.pad(image, ((max_shift[0], max_shift[0]), (max_shift[1], max_shift[1]), (0, 0)))
   # Output pixel (i, j) is input pixel (i + dy, j + dx), or zero outside the image.

@@ -94,7 +94,7 @@ def _run_flags(image_dataset, workdir):
 @pytest.fixture(scope="module")
 def ten_step_run(tmp_path_factory, image_dataset):
   """A finished 10-step run of _run_flags (checkpoints at steps 5 and 10), trained once: the tests that
-  resume it work on copies (one command-line run less each)."""
+  resume it work on copies (one command-line run in all, where each trained its own)."""
   workdir = tmp_path_factory.mktemp("ten_steps") / "run"
   result = run_cli("gan_jax.main", *_run_flags(image_dataset, workdir), "--num_steps=10")
   assert result.returncode == 0, result.stderr[-2000:]
