@@ -26,8 +26,8 @@ SAMPLER_BATCH_SIZES = (4, 16, 64)
 
 
 def run_template(workdir: str):
-  """(config, freshly initialised state, class_names) of the run in `workdir`: the shape its
-  checkpoints restore into."""
+  """(config, abstract state, class_names) of the run in `workdir`: the shapes and dtypes its
+  checkpoints restore into (nothing initialised or compiled: a command that samples starts sooner)."""
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise UserError(f"{workdir} has no config.json: give the workdir of a training run")
@@ -41,7 +41,7 @@ def run_template(workdir: str):
                     "this one cannot restore: train the run again")
   image_shape, class_names = recorded
   template = create_train_state(config, jax.random.PRNGKey(config.seed), image_shape,
-                                num_classes=len(class_names))
+                                num_classes=len(class_names), abstract=True)
   return config, template, class_names
 
 

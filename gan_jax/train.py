@@ -124,10 +124,12 @@ class GANState:
 
 
 def create_train_state(config: ml_collections.ConfigDict, key, image_shape, num_classes: int = 0,
-                       axis_name=None) -> GANState:
+                       axis_name=None, abstract: bool = False) -> GANState:
   """Initialises G, D and their Adam optimizers for images of `image_shape` (H, W, C).
 
-  `num_classes` > 0 makes the models class-conditional (with `config.conditional`).
+  `num_classes` > 0 makes the models class-conditional (with `config.conditional`). `abstract`: only the
+  state's shapes and dtypes (jax.ShapeDtypeStruct leaves), nothing computed or compiled: the template
+  a checkpoint is restored into.
   """
   num_classes = num_classes if config.conditional else 0
   settings = StepSettings.from_config(config, num_classes)
@@ -156,7 +158,7 @@ def create_train_state(config: ml_collections.ConfigDict, key, image_shape, num_
         generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx, settings=settings,
         axis_name=axis_name)
 
-  return initial_state(key)
+  return jax.eval_shape(initial_state, key) if abstract else initial_state(key)
 
 
 def _adam(learning_rate: float, b1: float, b2: float, decay_steps: int) -> optax.GradientTransformation:

@@ -19,6 +19,13 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # cost nothing. Subprocesses inherit them.
 XLA_TEST_FLAGS = "--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_TEST_FLAGS}".strip()
+
+
+def xla_flags_with_devices(count: int) -> str:
+  """XLA_FLAGS for a subprocess with `count` simulated CPU devices, keeping the flags this suite runs
+  with (the user's too: `--xla_cpu_max_isa=AVX2` rehearses an AVX2-only CPU's code, README)."""
+  return f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count={count}"
+
 # Converted Inception weights and reference statistics go to a fresh cache: no stale statistics of an
 # earlier run's (mock) data. The weights themselves come from $GAN_JAX_INCEPTION_WEIGHTS (README.md).
 os.environ["GAN_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gan_jax_test_cache_")

@@ -1,8 +1,10 @@
-"""Checkpoints that must not be restored: of other models (refused, left in place), non-finite (skipped)."""
+"""Checkpoints that must not be restored: of other models (refused, left in place), non-finite (skipped);
+and an abstract template (shapes only, as the commands that sample use) restores a checkpoint exactly."""
 import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from conftest import tiny_config
@@ -23,6 +25,24 @@ def test_checkpoint_of_other_models_is_refused_and_left_in_place(tmp_path):
     checkpointing.Checkpoints(str(tmp_path), keep=2).restore_latest(other)
   assert os.listdir(tmp_path / "checkpoints") == ["0"]
   assert not os.path.exists(tmp_path / "checkpoints_corrupt")
+
+
+def test_an_abstract_template_restores_the_saved_state_exactly(tmp_path):
+  config = tiny_config(conditional=True)
+  saved = create_train_state(config, jax.random.PRNGKey(0), (32, 32, 3), num_classes=10)
+  saved = saved.replace(step=saved.step + 3, g_ema_params=jax.tree.map(lambda p: p + 0.5, saved.g_ema_params))
+  checkpoints = checkpointing.Checkpoints(str(tmp_path), keep=2)
+  checkpoints.save(saved)
+  checkpoints.wait()
+  template = create_train_state(config, jax.random.PRNGKey(1), (32, 32, 3), num_classes=10, abstract=True)
+  assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(template))
+  restored = checkpointing.Checkpoints(str(tmp_path), keep=2).restore_latest(template)
+  paths = lambda state: [path for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+  assert paths(restored) == paths(saved)
+  for want, got in zip(jax.tree.leaves(saved), jax.tree.leaves(restored)):
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+  assert restored.num_classes == 10 and restored.generate(jnp.zeros((2, 16)), jnp.arange(2)).shape == (2, 32, 32, 3)
 
 
 def test_a_checkpoint_with_non_finite_parameters_is_never_restored(tmp_path):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, TINY_FLAGS, XLA_TEST_FLAGS, run_cli, run_cli_cases
+from conftest import REPO, TINY_FLAGS, run_cli, run_cli_cases, xla_flags_with_devices
 
 
 def _error_line(result):
@@ -64,7 +64,7 @@ def test_batch_not_divisible_by_devices(tmp_path, image_dataset):
   data_dir, name = image_dataset
   result = run_cli("gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
                    f"--workdir={tmp_path / 'run'}", "--batch_size=6",
-                   env={"XLA_FLAGS": f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=4"})
+                   env={"XLA_FLAGS": xla_flags_with_devices(4)})
   assert "not divisible by the 4 devices" in _error_line(result)
 
 

@@ -17,7 +17,7 @@ import pytest
 from gan_jax import metrics
 from gan_jax.errors import UserError
 from gan_jax.metrics import inception as inception_lib
-from conftest import XLA_TEST_FLAGS
+from conftest import xla_flags_with_devices
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 # Small batches keep the CPU tests quick; one batch size means one compiled program per input shape.
@@ -88,7 +88,7 @@ def test_batches_are_split_over_devices(weights_npz, golden):
             "assert jax.local_device_count() == 2; "
             "np.save(sys.argv[3], net.features(images, batch_size=3))")
   output = os.path.join(os.path.dirname(weights_npz), "two_devices.npy")
-  env = dict(os.environ, XLA_FLAGS=f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=2",
+  env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(2),
              JAX_PLATFORMS="cpu")
   subprocess.run([sys.executable, "-c", script, weights_npz, os.path.join(DATA, "inception_golden.npz"),
                   output], env=env, check=True, timeout=300)

@@ -15,7 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from PIL import Image
 
-from conftest import REPO, TINY_FLAGS, XLA_TEST_FLAGS, run_cli
+from conftest import REPO, TINY_FLAGS, run_cli, xla_flags_with_devices
 
 
 def _free_port() -> int:
@@ -28,7 +28,7 @@ def _run_two_processes(args, log_dir, timeout=600):
   """Runs the two processes to the end; returns their logs. Logs go to files, not pipes: a process
   blocked on a full pipe would stall the other one in a collective."""
   port = _free_port()
-  env = dict(os.environ, XLA_FLAGS=f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=2")
+  env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(2))
   logs = [os.path.join(log_dir, f"process_{i}.log") for i in range(2)]
   processes = []
   for i, log in enumerate(logs):
@@ -67,7 +67,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
 
   single = tmp_path / "single"
   result = run_cli("gan_jax.main", *common, f"--workdir={single}",
-                   env={"XLA_FLAGS": f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=4"})
+                   env={"XLA_FLAGS": xla_flags_with_devices(4)})
   assert result.returncode == 0, result.stderr[-3000:]
 
   multi = tmp_path / "multi"

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, XLA_TEST_FLAGS
+from conftest import REPO, xla_flags_with_devices
 
 
 def test_eight_devices_match_one_device():
-  env = dict(os.environ, XLA_FLAGS=f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=8",
+  env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(8),
              PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
   result = subprocess.run([sys.executable, os.path.join(REPO, "tests", "multidevice_check.py")],
                           env=env, capture_output=True, text=True, timeout=600, check=False)
