@@ -10,6 +10,9 @@ statistics, before the EMA had statistics of its own): 11,761 steps (752,704 ima
 on a CPU"); CIFAR-like objects (docs/dcgan_cpu_30min.png). On a slower CPU of the same kind
 (2026-12-01, ~345 images/s, both runs alone on the machine): 8,989 steps, FID 87.7 with the EMA's own
 statistics, against 91.7 (9,067 steps) for the code before them. `cifar10_laptop` reached 54.6 there.
+With --conditional (2026-12-02, a faster CPU of the kind, ~450 images/s): 12,157 steps, FID-5k 63.8,
+KID 0.0477 +- 0.0013, Inception linear-probe accuracy 28.6% (real test images 76.5%, chance 10%),
+intra-FID 126.6 (500 samples per class); docs/dcgan_cpu_conditional_30min.png.
 """
 import ml_collections
 
