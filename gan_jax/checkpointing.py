@@ -13,14 +13,19 @@ from gan_jax import files
 from gan_jax.errors import UserError
 from gan_jax.train import GANState
 
-# Orbax's words for a checkpoint whose tree differs from the template's.
-_STRUCTURE_MISMATCH = "tree structures do not match"
+# Orbax's words for a checkpoint whose tree differs from the template's: the first for a template of
+# arrays (the trainer's), the second for an abstract one (jax.ShapeDtypeStruct: the commands that read a run).
+_STRUCTURE_MISMATCHES = ("tree structures do not match", "Structure mismatch")
 # A checkpoint's items: the state (Orbax's name for a lone item, so checkpoints written before there was
 # a second one still restore) and, for streamed input, the data position.
 _STATE, _DATA = "default", "data"
 # State fields added after checkpoints were first written, each with the field that older checkpoints'
 # runs used in its place: such a checkpoint restores with the one copied into the other.
 _ADDED_FIELDS = {"g_ema_batch_stats": "g_batch_stats"}
+
+
+def _is_structure_mismatch(error: Exception) -> bool:
+  return any(words in str(error) for words in _STRUCTURE_MISMATCHES)
 
 
 class Checkpoints:
@@ -77,7 +82,7 @@ class Checkpoints:
     try:
       restored = self._restore_state(step, serialization.to_state_dict(template))
     except Exception as e:  # pylint: disable=broad-except
-      if _STRUCTURE_MISMATCH in str(e):
+      if _is_structure_mismatch(e):
         raise UserError(
             f"the checkpoint at step {step} in {self.directory} holds other parameters than these models "
             "(written by another version of gan_jax, whose layer names differ); use that version for "
@@ -95,7 +100,7 @@ class Checkpoints:
     except Exception as e:  # pylint: disable=broad-except
       saved = self.manager.item_metadata(step)[_STATE]
       missing = set(template) - set(saved or ())
-      if _STRUCTURE_MISMATCH not in str(e) or not missing or not missing <= set(_ADDED_FIELDS):
+      if not _is_structure_mismatch(e) or not missing or not missing <= set(_ADDED_FIELDS):
         raise
       restored = restore({k: v for k, v in template.items() if k not in missing})
       return {**restored, **{k: restored[_ADDED_FIELDS[k]] for k in missing}}

@@ -13,14 +13,19 @@ from gan_jax.errors import UserError
 from gan_jax.train import create_train_state
 
 
-def test_checkpoint_of_other_models_is_refused_and_left_in_place(tmp_path):
+# A template of arrays (the trainer's) and an abstract one (what gan_jax.sample, evaluate and serve use).
+TEMPLATE_KINDS = pytest.mark.parametrize("abstract", [False, True], ids=["arrays", "abstract"])
+
+
+@TEMPLATE_KINDS
+def test_checkpoint_of_other_models_is_refused_and_left_in_place(tmp_path, abstract):
   saved = create_train_state(tiny_config(), jax.random.PRNGKey(0), (32, 32, 3))
   checkpoints = checkpointing.Checkpoints(str(tmp_path), keep=2)
   checkpoints.save(saved)
   checkpoints.wait()
   # A conditional G and D have class embeddings: a tree the unconditional checkpoint does not hold.
   other = create_train_state(tiny_config(conditional=True), jax.random.PRNGKey(0), (32, 32, 3),
-                             num_classes=10)
+                             num_classes=10, abstract=abstract)
   with pytest.raises(UserError, match="holds other parameters than these models"):
     checkpointing.Checkpoints(str(tmp_path), keep=2).restore_latest(other)
   assert os.listdir(tmp_path / "checkpoints") == ["0"]
@@ -57,7 +62,8 @@ def test_a_checkpoint_with_non_finite_parameters_is_never_restored(tmp_path):
   assert os.listdir(tmp_path / "checkpoints_corrupt") == ["1"]  # kept for inspection
 
 
-def test_a_checkpoint_from_before_the_ema_statistics_restores_with_the_raw_statistics(tmp_path):
+@TEMPLATE_KINDS
+def test_a_checkpoint_from_before_the_ema_statistics_restores_with_the_raw_statistics(tmp_path, abstract):
   """Checkpoints written before GANState had g_ema_batch_stats: the EMA generator then sampled with the
   raw generator's statistics, and restores with them."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -70,7 +76,7 @@ def test_a_checkpoint_from_before_the_ema_statistics_restores_with_the_raw_stati
   checkpoints = checkpointing.Checkpoints(str(tmp_path), keep=2)
   checkpoints.manager.save(0, args=ocp.args.Composite(default=ocp.args.StandardSave(old)))
   checkpoints.wait()
-  template = create_train_state(tiny_config(), jax.random.PRNGKey(1), (32, 32, 3))
+  template = create_train_state(tiny_config(), jax.random.PRNGKey(1), (32, 32, 3), abstract=abstract)
   restored = checkpointing.Checkpoints(str(tmp_path), keep=2).restore_latest(template)
   for raw, ema in zip(jax.tree.leaves(state.g_batch_stats), jax.tree.leaves(restored.g_ema_batch_stats)):
     np.testing.assert_array_equal(raw, ema)
