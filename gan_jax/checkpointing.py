@@ -1,4 +1,5 @@
 """Orbax checkpoints of the full training state, with fallback past a corrupt latest checkpoint."""
+import logging as std_logging
 import os
 import shutil
 from typing import List, Optional
@@ -121,6 +122,7 @@ class Checkpoints:
     (another version's layer names) are left where they are: UserError.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
+      _DUPLICATE_READ_ERRORS.paths.add(os.path.join(self.directory, str(step)) + os.sep)
       try:
         state = self.restore(step, template)
         params = (state.g_params, state.g_ema_params, state.d_params)
@@ -142,6 +144,30 @@ class Checkpoints:
     shutil.move(os.path.join(self.directory, str(step)), quarantine)
     self.manager.reload()
 
+
+class _ReportedReadErrors(std_logging.Filter):
+  """Drops asyncio's "Task (or Future) exception was never retrieved" records of failed checkpoint reads.
+
+  Orbax reads a checkpoint's arrays in concurrent asyncio tasks; when the files are damaged every task
+  fails, restore raises the first error (reported by `restore_latest` in one warning line) and closes its
+  loop without awaiting the others (asyncio_utils._run_sync_via_new_loop), whose errors asyncio then logs
+  with a traceback each when their futures are collected (timing-dependent: seen on CI 2026-12-02).
+  Only errors that name a checkpoint directory `restore_latest` tried are dropped:
+  those are the one already reported.
+  """
+
+  def __init__(self):
+    super().__init__()
+    self.paths = set()
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not (error is not None and "exception was never retrieved" in record.getMessage()
+                and any(path in str(error) for path in self.paths))
+
+
+_DUPLICATE_READ_ERRORS = _ReportedReadErrors()
+std_logging.getLogger("asyncio").addFilter(_DUPLICATE_READ_ERRORS)
 
 _EXPORTED_STEP = "step.txt"
 
