@@ -80,6 +80,8 @@ class Checkpoints:
     """
     if step not in self.manager.all_steps():
       return None
+    # A failed read raises to the caller, who reports it; the same damage in Orbax's other reads is noise.
+    _DUPLICATE_READ_ERRORS.paths.add(os.path.join(self.directory, str(step)) + os.sep)
     try:
       restored = self._restore_state(step, serialization.to_state_dict(template))
     except Exception as e:  # pylint: disable=broad-except
@@ -122,7 +124,6 @@ class Checkpoints:
     (another version's layer names) are left where they are: UserError.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
-      _DUPLICATE_READ_ERRORS.paths.add(os.path.join(self.directory, str(step)) + os.sep)
       try:
         state = self.restore(step, template)
         params = (state.g_params, state.g_ema_params, state.d_params)
@@ -149,11 +150,11 @@ class _ReportedReadErrors(std_logging.Filter):
   """Drops asyncio's "Task (or Future) exception was never retrieved" records of failed checkpoint reads.
 
   Orbax reads a checkpoint's arrays in concurrent asyncio tasks; when the files are damaged every task
-  fails, restore raises the first error (reported by `restore_latest` in one warning line) and closes its
-  loop without awaiting the others (asyncio_utils._run_sync_via_new_loop), whose errors asyncio then logs
-  with a traceback each when their futures are collected (timing-dependent: seen on CI 2026-12-02).
-  Only errors that name a checkpoint directory `restore_latest` tried are dropped:
-  those are the one already reported.
+  fails, restore raises the first error (reported by its caller: one warning line of `restore_latest`
+  or of gan_jax.serve) and closes its loop without awaiting the others
+  (asyncio_utils._run_sync_via_new_loop), whose errors asyncio then logs with a traceback each when
+  their futures are collected (timing-dependent: seen on CI 2026-12-02). Only errors that name a
+  checkpoint directory `Checkpoints.restore` tried are dropped: those are the one already reported.
   """
 
   def __init__(self):
