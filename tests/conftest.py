@@ -40,6 +40,15 @@ import pytest  # pylint: disable=g-import-not-at-top
 # closed", raised in Orbax's threads, after the restore, with nothing written. Not ours to close.
 ORBAX_CLOSED_LOOP = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
+def damage_checkpoint(directory):
+  """Overwrites every data file of the Orbax checkpoint in `directory` (its OCDBT manifest and chunks)."""
+  for root, _, files in os.walk(directory):
+    for name in files:
+      if "ocdbt" in root or name.endswith("manifest.ocdbt"):
+        with open(os.path.join(root, name), "wb") as f:
+          f.write(b"garbage")
+
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 

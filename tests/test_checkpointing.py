@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ORBAX_CLOSED_LOOP, tiny_config
+from conftest import ORBAX_CLOSED_LOOP, damage_checkpoint, tiny_config
 from gan_jax import checkpointing
 from gan_jax.errors import UserError
 from gan_jax.train import create_train_state
@@ -100,11 +100,7 @@ def test_unawaited_read_errors_of_a_quarantined_checkpoint_are_not_logged_again(
   checkpoints.save(state)
   checkpoints.save(state.replace(step=state.step + 1))
   checkpoints.wait()
-  for root, _, files in os.walk(tmp_path / "checkpoints" / "1"):
-    for file in files:
-      if file.endswith("manifest.ocdbt"):
-        with open(os.path.join(root, file), "wb") as f:
-          f.write(b"garbage")
+  damage_checkpoint(tmp_path / "checkpoints" / "1")
   assert int(checkpointing.Checkpoints(str(tmp_path), keep=3).restore_latest(state).step) == 0
 
   def leave_failed_task(message):

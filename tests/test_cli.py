@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, TINY_FLAGS, run_cli, run_cli_cases, xla_flags_with_devices
+from conftest import REPO, TINY_FLAGS, damage_checkpoint, run_cli, run_cli_cases, xla_flags_with_devices
 
 
 def _error_line(result):
@@ -178,11 +178,7 @@ def test_a_killed_run_resumes_and_its_workdir_is_taken_over(tmp_path, image_data
 def test_a_corrupt_checkpoint_is_one_warning_line(tmp_path, image_dataset, ten_step_run):
   workdir = _copy_of(ten_step_run, tmp_path)
   common = _run_flags(image_dataset, workdir)
-  for root, _, files in os.walk(workdir / "checkpoints" / "10"):  # damage the latest checkpoint's data
-    for file in files:
-      if "ocdbt" in root or file.endswith("manifest.ocdbt"):
-        with open(os.path.join(root, file), "wb") as f:
-          f.write(b"garbage")
+  damage_checkpoint(workdir / "checkpoints" / "10")  # the latest checkpoint's data
   result = run_cli("gan_jax.main", *common, "--num_steps=15")
   assert result.returncode == 0, result.stderr[-2000:]
   warnings = [line for line in result.stderr.splitlines() if "was not restored" in line]

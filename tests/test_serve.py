@@ -20,7 +20,7 @@ import pytest
 from gan_jax import checkpointing
 from gan_jax import generation
 from gan_jax import serve
-from conftest import ORBAX_CLOSED_LOOP, REPO, TINY_FLAGS, run_cli, run_cli_cases
+from conftest import ORBAX_CLOSED_LOOP, REPO, damage_checkpoint, TINY_FLAGS, run_cli, run_cli_cases
 import headless_chromium
 
 CELL = 32 + 2  # a 32x32 image and the grid's padding
@@ -171,11 +171,7 @@ def test_a_checkpoint_saved_while_serving_is_picked_up(workdir, tmp_path):
 def test_an_unreadable_newest_checkpoint_is_skipped_and_left_where_it_is(workdir, tmp_path):
   run = tmp_path / "run"
   shutil.copytree(workdir, run)
-  for root, _, files in os.walk(run / "checkpoints" / "10"):  # damage every data file of step 10
-    for name in files:
-      if "ocdbt" in root or name.endswith("manifest.ocdbt"):
-        with open(os.path.join(root, name), "wb") as f:
-          f.write(b"garbage")
+  damage_checkpoint(run / "checkpoints" / "10")
   gallery = serve.Gallery(str(run))
   assert gallery.sampler().step == 5
   # A reader beside a training run never moves its files: the trainer decides what is corrupt.

@@ -19,7 +19,7 @@ from gan_jax import artifacts
 from gan_jax import generation
 from gan_jax import trainer
 from gan_jax.errors import UserError
-from conftest import ORBAX_CLOSED_LOOP, tiny_config
+from conftest import ORBAX_CLOSED_LOOP, damage_checkpoint, tiny_config
 
 
 def _train(workdir, **overrides):
@@ -99,11 +99,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(runs, tmp_path):
   shutil.copytree(runs[0], workdir)
   shutil.rmtree(workdir / "export")
   latest = workdir / "checkpoints" / "20"
-  for root, _, files in os.walk(latest):  # damage every data file of the latest checkpoint
-    for name in files:
-      if "ocdbt" in root or name.endswith("manifest.ocdbt"):
-        with open(os.path.join(root, name), "wb") as f:
-          f.write(b"garbage")
+  damage_checkpoint(latest)
   summary = _train(workdir, num_steps=20)
   assert summary["step"] == 20
   assert os.path.isdir(workdir / "checkpoints_corrupt" / "20")  # kept, not deleted
