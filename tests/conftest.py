@@ -12,12 +12,13 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 # entries written unbounded (compilation_cache.enable says why).
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# Tests run tiny models for a few steps, so compiling dominates their time: LLVM at -O1 without its
-# expensive passes. Measured 2026-12-01 on 2 cores (Xeon, AVX-512), the tiny dcgan train step
-# (tiny_config) compiles in 4.8 s with these flags, 4.8 s at the default level and 4.4 s at -O0, and runs
-# in 9-11 ms at all three (an earlier measurement on a larger step gave 7.9 s against 15.7 s). Kept: they
-# cost nothing. Subprocesses inherit them.
-XLA_TEST_FLAGS = "--xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true"
+# Tests run tiny models for a few steps, so compiling dominates their time: LLVM at -O0 without its
+# expensive passes. Measured 2026-12-02 on 2 cores (AMD EPYC, AVX2, no AVX-512; cold cache, first call
+# of the tiny dcgan train step of tiny_config, one process after the other): 12.6 s to compile and run
+# at -O1, 8.0 s at -O0, and a step then takes 31 against 51 ms; the everything-on step of
+# multidevice_check.py 19.5 against 14.8 s (9 against 31 ms a step). Tests that train for thousands of
+# steps compile at -O1 instead (the `optimized_programs` fixture). Subprocesses inherit the flags.
+XLA_TEST_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_TEST_FLAGS}".strip()
 
 
@@ -33,6 +34,21 @@ os.environ["GAN_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gan_jax_test_cache_")
 import numpy as np  # pylint: disable=g-import-not-at-top
 from PIL import Image  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
+
+@pytest.fixture
+def optimized_programs(monkeypatch):
+  """Programs compiled while the test runs are optimised by LLVM at -O1 (XLA_TEST_FLAGS: -O0): for tests
+  whose time goes into running their programs, not into compiling them. Patches `jax.jit` for calls made
+  during the test (gan_jax's DataParallel compiles its steps so), which puts the level into the
+  compiler options and so into the compilation cache's key."""
+  import jax  # pylint: disable=g-import-not-at-top
+  jit = jax.jit
+
+  def optimized_jit(*args, **kwargs):
+    kwargs["compiler_options"] = {"xla_backend_optimization_level": 1, **(kwargs.get("compiler_options") or {})}
+    return jit(*args, **kwargs)
+  monkeypatch.setattr(jax, "jit", optimized_jit)
+
 
 # Orbax (asyncio_utils._run_sync_via_new_loop) closes the event loop of a failed restore without awaiting
 # its other tasks, on purpose (asyncio.run's teardown races across threads); the reads of the damaged

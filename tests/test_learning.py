@@ -25,6 +25,9 @@ from gan_jax import synthetic
 from gan_jax.metrics import modes
 from gan_jax.train import create_train_state
 
+# These tests train for thousands of steps: their programs are worth optimising (conftest.py).
+pytestmark = pytest.mark.usefixtures("optimized_programs")
+
 NUM_EVAL_SAMPLES = synthetic.NUM_EVAL_SAMPLES  # 2,500 (VEEGAN's, PacGAN's), modes.MIN_COUNT's count
 SEED = 0
 
