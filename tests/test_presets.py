@@ -1,5 +1,6 @@
 """Every preset in experiments/ trains end to end under tfds's mock CIFAR-10 (shrunk to tiny widths and a
-few steps), or, where it is another preset with other settings, builds its train step; and `python -m gan_jax.sample` works on a conditional run."""
+few steps), or, where it is another preset with other settings, builds its train step; and
+`python -m gan_jax.sample` works on a conditional run."""
 import csv
 import importlib
 import math
@@ -16,10 +17,13 @@ import pytest
 import tensorflow_datasets as tfds
 
 import experiments
+from gan_jax import augment
+from gan_jax import checks
 from gan_jax import generation
 from gan_jax import run_info
 from gan_jax import sample
 from gan_jax import trainer
+from gan_jax.train import create_train_state, train_step
 from gan_jax.errors import UserError
 from conftest import REPO, run_cli
 
@@ -134,18 +138,17 @@ def conditional_run(tmp_path_factory):
 # with their parent (data, training loop, samples, checkpoints, export) runs end to end in the parent's
 # test. Measured 2026-12-03 (AMD EPYC, 2 cores, AVX2, no AVX-512; in the suite, cold cache): the four
 # end-to-end runs took 12.0 (dcgan_cpu), 17.7 (cifar10_laptop), 19.2 (sngan_cpu) and 43.6 s
-# (stylegan2_64), 93 s of the suite; traced, a few seconds each.
+# (stylegan2_64), 93 s of the suite; traced, 1.5-4.6 s each (alone).
 TRACED_PRESETS = ("cifar10_laptop", "dcgan_cpu", "sngan_cpu", "stylegan2_64")
+END_TO_END_PRESETS = [p for p in PRESETS if p not in ("biggan_cifar10", *TRACED_PRESETS)]  # biggan: conditional_run
 
 
 @pytest.mark.parametrize("name", TRACED_PRESETS)
 def test_preset_builds_a_train_step_for_its_shapes(name):
-  from gan_jax import checks  # pylint: disable=g-import-not-at-top
-  from gan_jax.train import create_train_state, train_step  # pylint: disable=g-import-not-at-top
   ancestor = _PARENTS[name]
   while ancestor in TRACED_PRESETS:
     ancestor = _PARENTS[ancestor]
-  assert ancestor in PRESETS  # a preset that runs end to end (below)
+  assert ancestor in END_TO_END_PRESETS
   config = tiny_preset(name)
   checks.check_run(config, num_devices=1)  # what the trainer checks first
   shape = (config.image_size, config.image_size, 3)
@@ -159,10 +162,10 @@ def test_preset_builds_a_train_step_for_its_shapes(name):
   assert new_state.settings.d_steps == config.d_steps and new_state.settings.ema_decay == config.ema_decay
   assert {"d_loss", "g_loss", "healthy"} <= set(metrics) and metrics["d_loss"].shape == ()
   if config.augment:
-    assert new_state.settings.augment == tuple(config.augment.split(","))
+    assert new_state.settings.augment == augment.parse_policy(config.augment)
 
 
-@pytest.mark.parametrize("name", [p for p in PRESETS if p not in ("biggan_cifar10", *TRACED_PRESETS)])
+@pytest.mark.parametrize("name", END_TO_END_PRESETS)
 def test_preset_trains_end_to_end(name, tmp_path):
   # StyleGAN2's augment_p starts at 0.5 so that ADA's first adjustment (after step 2) shows whichever way
   # it goes.
