@@ -11,6 +11,11 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 # thousands of tiny programs the tests compile made the suite slower, and it cannot write at all into
 # entries written unbounded (compilation_cache.enable says why).
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
+# Every program, however quickly compiled (jax caches only those over 1 s by default): at -O0 most of the
+# suite's programs compile in under a second, and the subprocesses of the command-line tests compile the
+# same ones again. Measured 2026-12-03 (AMD EPYC, AVX2, no AVX-512; cold cache, `pytest -n 0
+# tests/test_cli.py`): 121.1 s with jax's 1 s threshold (3 entries written), 103.3 s with none (28).
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tests run tiny models for a few steps, so compiling dominates their time: LLVM at -O0 without its
 # expensive passes. Measured 2026-12-02 on 2 cores (AMD EPYC, AVX2, no AVX-512; cold cache, first call
