@@ -224,9 +224,11 @@ def _pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
   # threads (JAX's, tqdm's) that a fork can leave holding locks. The server imports the slow imports
   # once, so the pool of each split starts in a fraction of a second: third-party modules only, as
   # Python 3.11's server imports them before it takes the caller's sys.path (it could find another
-  # checkout of gan_jax; each worker imports this module itself, from the caller's sys.path).
+  # checkout of gan_jax; each worker imports this module itself, from the caller's sys.path). jax and
+  # grain are what gan_jax.data imports (its in-memory splits and streaming): imported by each worker
+  # they cost it ~2.3 s of its start (a missing one, grain on the GPU image, is skipped by the server).
   context = multiprocessing.get_context("forkserver")
-  context.set_forkserver_preload(["tensorflow_datasets", "PIL.Image"])
+  context.set_forkserver_preload(["tensorflow_datasets", "PIL.Image", "jax", "grain"])
   return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
 
 
