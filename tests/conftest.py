@@ -189,22 +189,12 @@ def run_cli(module, *args, env=None, timeout=300):
 
 
 def run_cli_cases(module, cases, timeout=600):
-  """As [run_cli(module, *args) for args in cases], each case a process of its own, but with the
-  libraries imported once (cli_batch.py): for commands that end early, such as bad input. Returns
-  CompletedProcess objects (stdout is not kept) with the seconds each case took as `.seconds`."""
-  import json  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-    json.dump([list(args) for args in cases], f)
-  try:
-    batch = subprocess.run([sys.executable, os.path.join(REPO, "tests", "cli_batch.py"), module, f.name],
-                           cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
-                           timeout=timeout, check=True)
-  finally:
-    os.remove(f.name)
+  """[run_cli(module, *args) for args in cases], for the many bad-input cases; each result has the
+  seconds its command took as `.seconds`."""
+  import time  # pylint: disable=g-import-not-at-top
   results = []
-  for args, result in zip(cases, json.loads(batch.stdout)):
-    completed = subprocess.CompletedProcess([module, *args], result["returncode"], "", result["stderr"])
-    completed.seconds = result["seconds"]
-    results.append(completed)
+  for args in cases:
+    start = time.time()
+    results.append(run_cli(module, *args, timeout=timeout))
+    results[-1].seconds = time.time() - start
   return results
