@@ -41,6 +41,7 @@ def _child(request):
     raise SystemExit(2)
   os.environ.clear()
   os.environ.update(request["env"])
+  sys.path[0] = request["cwd"]  # as `python -m` has it (here it was this script's folder)
   sys.argv = [request["module"], *request["args"]]
   # What `python -m` calls: the module runs in the namespace of sys.modules["__main__"] itself (this
   # script's, which the child no longer needs), so that pickles of its classes name a module that

@@ -3,6 +3,7 @@ also in subprocesses), a fresh metrics cache, tiny configs and image folders."""
 import os
 import sys
 import tempfile
+import threading
 
 _CACHE = os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
@@ -158,12 +159,18 @@ def image_dataset(tmp_path_factory):
 
 
 _cli_server = None
+_cli_server_lock = threading.Lock()  # one request at a time on its pipes, whichever thread asks
 
 
 def run_cli(module, *args, env=None, timeout=300):
   """Runs `python -m module args` from the repo; returns the CompletedProcess. The process is forked
   from one that has imported gan_jax's libraries (cli_server.py, started on the first call): ~3.5 s less
   per command."""
+  with _cli_server_lock:
+    return _run_in_cli_server(module, args, env, timeout)
+
+
+def _run_in_cli_server(module, args, env, timeout):
   import json  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   global _cli_server

@@ -185,3 +185,12 @@ def test_a_corrupt_checkpoint_is_one_warning_line(tmp_path, image_dataset, ten_s
   assert len(warnings) == 1 and "moved it to" in warnings[0], result.stderr[-3000:]
   assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr[-3000:]
   assert f"Resuming {workdir} from step 5" in result.stderr
+
+
+def test_the_tests_command_runner_refuses_a_jax_setting_it_cannot_apply():
+  """conftest.run_cli forks commands from a process that imported jax, which read $JAX_* then: a command
+  that needs another value must be run with subprocess, and is told so instead of running with the old."""
+  result = run_cli("gan_jax.main", "--batch_size=-3", env={"JAX_PLATFORMS": "cpu,tpu"})
+  assert result.returncode == 2 and "['JAX_PLATFORMS'] differ from the server's" in result.stderr
+  result = run_cli("gan_jax.main", "--batch_size=-3", env={"GAN_JAX_SOME_SETTING": "1"})
+  assert result.returncode != 0 and "batch_size" in _error_line(result)
