@@ -32,7 +32,8 @@ def _child(request):
   with open(request["stdout"], "w") as out, open(request["stderr"], "w") as err:
     os.dup2(out.fileno(), 1)
     os.dup2(err.fileno(), 2)
-  os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+  with open(os.devnull) as nothing:
+    os.dup2(nothing.fileno(), 0)
   changed = sorted(k for k in set(_JAX_SETTINGS) | {k for k in request["env"] if k.startswith("JAX_")}
                    if request["env"].get(k) != _JAX_SETTINGS.get(k))
   if changed:
