@@ -11,7 +11,9 @@ parsed afresh) and leaves the interpreter the normal way: atexit handlers run an
 joined, as at the end of `python -m`. JAX's backend is not started here (forking is safe) and reads
 XLA_FLAGS in the child; jax's own settings ($JAX_*) are read at import, here, so a request that changes
 one is refused. The answer: {"returncode"} (-N: killed by signal N), or {"timeout": true} after the
-child was killed at its timeout.
+child was killed at its timeout. A request {"together": [request, ...]} forks one child for each, all
+running at once (the processes of a multi-process run), and answers {"together": [answer, ...]} when all
+have ended.
 """
 import json
 import os
@@ -51,26 +53,38 @@ def _child(request):
   raise SystemExit(0)
 
 
-def _wait(pid: int, timeout: float):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-      return {"returncode": os.waitstatus_to_exitcode(status)}
+def _wait(pids, timeouts):
+  """The answers of the children `pids`, each killed at its own timeout (seconds from now)."""
+  start, answers = time.monotonic(), [None] * len(pids)
+  while None in answers:
+    for i, pid in enumerate(pids):
+      if answers[i] is not None:
+        continue
+      done, status = os.waitpid(pid, os.WNOHANG)
+      if done:
+        answers[i] = {"returncode": os.waitstatus_to_exitcode(status)}
+      elif time.monotonic() - start > timeouts[i]:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        answers[i] = {"timeout": True}
     time.sleep(0.02)
-  os.kill(pid, signal.SIGKILL)
-  os.waitpid(pid, 0)
-  return {"timeout": True}
+  return answers
+
+
+def _fork(request) -> int:
+  pid = os.fork()
+  if pid == 0:
+    _child(request)  # raises SystemExit: the child never comes back into the server's loop
+  return pid
 
 
 def main():
   for line in sys.stdin:
     request = json.loads(line)
-    sys.stdout.flush()  # nothing buffered that the child would write out again at its exit
-    pid = os.fork()
-    if pid == 0:
-      _child(request)  # raises SystemExit: the child never comes back into this loop
-    print(json.dumps(_wait(pid, request["timeout"])), flush=True)
+    requests = request.get("together", [request])
+    sys.stdout.flush()  # nothing buffered that a child would write out again at its exit
+    answers = _wait([_fork(r) for r in requests], [r["timeout"] for r in requests])
+    print(json.dumps({"together": answers} if "together" in request else answers[0]), flush=True)
 
 
 if __name__ == "__main__":

@@ -96,11 +96,17 @@ def tiny_config(model_args=None, **overrides):
   return config
 
 
-# The modules that take longest (seconds on 2 cores, 2026-12-01) go first, so that neither of the two
-# xdist workers starts one of them when the other has nothing left (pytest.ini: --dist loadscope hands
-# out whole modules in collection order).
-_LONGEST_FIRST = ("test_parallel.py", "test_presets.py", "test_evaluate.py", "test_benchmarks.py",
-                  "test_multiprocess.py", "test_cli.py", "test_learning.py")
+# The modules that take longest go first, longest first, so that neither of the two xdist workers starts
+# one of them when the other has nothing left (pytest.ini: --dist loadscope hands out whole modules in
+# collection order). Seconds of a worker's time each, cold cache, 2026-12-04 (2-core AMD EPYC with
+# AVX-512): presets 96, cli 80, learning 66, benchmarks 63, parallel 62, metrics_inception 45,
+# multiprocess 44, train_features 41, layers 34, evaluate 33, models_resnet 28, fault_drills 27,
+# streaming 26, augment 23; the rest under 22. In the order of 2026-12-01 (the first five and
+# multiprocess, cli, learning, evaluate) train_features ran last, alone, for the suite's last 28 s.
+_LONGEST_FIRST = ("test_presets.py", "test_cli.py", "test_learning.py", "test_benchmarks.py",
+                  "test_parallel.py", "test_metrics_inception.py", "test_multiprocess.py", "test_train_features.py",
+                  "test_layers.py", "test_evaluate.py", "test_models_resnet.py", "test_fault_drills.py",
+                  "test_streaming.py", "test_augment.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -166,11 +172,18 @@ def run_cli(module, *args, env=None, timeout=300):
   """Runs `python -m module args` from the repo; returns the CompletedProcess. The process is forked
   from one that has imported gan_jax's libraries (cli_server.py, started on the first call): ~3.5 s less
   per command."""
+  return run_cli_together(module, [args], env=env, timeout=timeout)[0]
+
+
+def run_cli_together(module, args_lists, env=None, timeout=300):
+  """As run_cli, for several commands running at once (the processes of one multi-process run); returns
+  their CompletedProcesses when all have ended. Each command's output goes to files, not to pipes: one
+  blocked on a full pipe would stall the others in a collective."""
   with _cli_server_lock:
-    return _run_in_cli_server(module, args, env, timeout)
+    return _run_in_cli_server(module, args_lists, env, timeout)
 
 
-def _run_in_cli_server(module, args, env, timeout):
+def _run_in_cli_server(module, args_lists, env, timeout):
   import json  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   global _cli_server
@@ -179,20 +192,22 @@ def _run_in_cli_server(module, args, env, timeout):
                                    env=dict(os.environ, PYTHONPATH=REPO), stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True)
   with tempfile.TemporaryDirectory() as scratch:
-    out, err = os.path.join(scratch, "stdout"), os.path.join(scratch, "stderr")
-    request = dict(module=module, args=list(args), env=dict(os.environ, **(env or {})), cwd=REPO,
-                   stdout=out, stderr=err, timeout=timeout)
-    _cli_server.stdin.write(json.dumps(request) + "\n")
+    requests = [dict(module=module, args=list(args), env=dict(os.environ, **(env or {})), cwd=REPO,
+                     stdout=os.path.join(scratch, f"stdout_{i}"), stderr=os.path.join(scratch, f"stderr_{i}"),
+                     timeout=timeout) for i, args in enumerate(args_lists)]
+    _cli_server.stdin.write(json.dumps({"together": requests}) + "\n")
     _cli_server.stdin.flush()
     answer = _cli_server.stdout.readline()
     if not answer:
       raise RuntimeError(f"tests/cli_server.py ended (exit status {_cli_server.wait()}) running {module}")
-    answer = json.loads(answer)
-    with open(out) as f_out, open(err) as f_err:
-      stdout, stderr = f_out.read(), f_err.read()
-  if answer.get("timeout"):
-    raise subprocess.TimeoutExpired([module, *args], timeout, stdout, stderr)
-  return subprocess.CompletedProcess([module, *args], answer["returncode"], stdout, stderr)
+    results = []
+    for request, args, answer in zip(requests, args_lists, json.loads(answer)["together"]):
+      with open(request["stdout"]) as f_out, open(request["stderr"]) as f_err:
+        stdout, stderr = f_out.read(), f_err.read()
+      if answer.get("timeout"):
+        raise subprocess.TimeoutExpired([module, *args], timeout, stdout, stderr)
+      results.append(subprocess.CompletedProcess([module, *args], answer["returncode"], stdout, stderr))
+  return results
 
 
 def run_cli_cases(module, cases):

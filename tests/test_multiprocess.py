@@ -7,15 +7,13 @@ and what is compared is the distributed machinery itself (global-batch-keyed ran
 gradient and BatchNorm averages, checkpoints written by the processes together, resume)."""
 import os
 import socket
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from PIL import Image
 
-from conftest import REPO, TINY_FLAGS, run_cli, xla_flags_with_devices
+from conftest import TINY_FLAGS, run_cli, run_cli_together, xla_flags_with_devices
 
 
 def _free_port() -> int:
@@ -24,27 +22,16 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _run_two_processes(args, log_dir, timeout=600):
-  """Runs the two processes to the end; returns their logs. Logs go to files, not pipes: a process
-  blocked on a full pipe would stall the other one in a collective."""
+def _run_two_processes(args):
+  """Runs the two processes to the end; returns their logs (stdout and stderr)."""
   port = _free_port()
-  env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(2))
-  logs = [os.path.join(log_dir, f"process_{i}.log") for i in range(2)]
-  processes = []
-  for i, log in enumerate(logs):
-    with open(log, "w") as f:
-      processes.append(subprocess.Popen(
-          [sys.executable, "-m", "gan_jax.main", *args, "--distributed",
-           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
-          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, text=True))
-  for process in processes:
-    process.wait(timeout=timeout)
-  texts = []
-  for process, log in zip(processes, logs):
-    with open(log) as f:
-      texts.append(f.read())
-    assert process.returncode == 0, texts[-1][-3000:]
-  return texts
+  results = run_cli_together(
+      "gan_jax.main", [[*args, "--distributed", f"--coordinator_address=127.0.0.1:{port}",
+                        "--num_processes=2", f"--process_id={i}"] for i in range(2)],
+      env={"XLA_FLAGS": xla_flags_with_devices(2)}, timeout=600)
+  for result in results:
+    assert result.returncode == 0, result.stderr[-3000:]
+  return [result.stdout + result.stderr for result in results]
 
 
 def _exported(workdir):
@@ -71,7 +58,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
 
   multi = tmp_path / "multi"
-  logs = _run_two_processes([*common, f"--workdir={multi}"], tmp_path)
+  logs = _run_two_processes([*common, f"--workdir={multi}"])
   for i, log in enumerate(logs):
     assert f"same_image[train] shard {i}/2" in log  # each process reads its own half
     assert "with 4 devices" in log
@@ -88,7 +75,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
   # Streamed input (gan_jax.data.streaming): each process streams its own shard and places its rows of the
   # global batch; the result is the same.
   streamed = tmp_path / "streamed"
-  logs = _run_two_processes([*common, "--input_pipeline=stream", f"--workdir={streamed}"], tmp_path)
+  logs = _run_two_processes([*common, "--input_pipeline=stream", f"--workdir={streamed}"])
   assert all("images/host, streamed" in log for log in logs)
   difference = np.abs(_exported(single) - _exported(streamed)).max()
   print(f"max |2 processes streamed - 1 process in memory| over G's parameters: {difference:.2e}")
@@ -97,6 +84,6 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
   # The two-process run resumes from the checkpoint the processes wrote together, with the data position
   # saved in it.
   logs = _run_two_processes([*[a for a in common if a != "--num_steps=10"], "--num_steps=15",
-                             "--input_pipeline=stream", f"--workdir={streamed}"], tmp_path)
+                             "--input_pipeline=stream", f"--workdir={streamed}"])
   assert all(f"Resuming {streamed} from step 10" in log for log in logs)
   assert not any("has no streaming data position" in log for log in logs)
