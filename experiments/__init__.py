@@ -15,11 +15,19 @@ def names() -> list:
 
 def load_preset(name: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """experiments/<name>.py's config with `field=value` overrides applied (scripts' --set; a model
-  setting is `model_args.<setting>=value`)."""
+  setting is `model_args.<setting>=value`). An item without "=" continues the one before it: --set is a
+  comma-separated list flag, so `--set=augment=translation,cutout,batch_size=32` arrives as
+  ["augment=translation", "cutout", "batch_size=32"]."""
   if name not in names():
     raise UserError(f"--preset={name} is unknown; choose one of {', '.join(names())}")
   config = importlib.import_module(f"experiments.{name}").get_config()
+  items = []
   for item in overrides:
+    if "=" not in item and items:
+      items[-1] += "," + item
+    else:
+      items.append(item)
+  for item in items:
     field, _, value = item.partition("=")
     *parents, leaf = field.split(".")
     node = config

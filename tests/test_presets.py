@@ -227,3 +227,12 @@ def test_sample_cli_errors_are_one_line(conditional_run, tmp_path):
   result = run_cli("gan_jax.sample", f"--workdir={conditional_run}", f"--out={tmp_path / 'x.png'}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert os.path.exists(tmp_path / "x.png")
+
+
+def test_set_overrides_take_values_with_commas_and_name_a_missing_field():
+  config = experiments.load_preset("cifar10_laptop", "augment=translation,cutout,batch_size=16".split(","))
+  assert (config.augment, config.batch_size) == ("translation,cutout", 16)
+  with pytest.raises(UserError, match="--set=bacth_size=16: the config has no field bacth_size"):
+    experiments.load_preset("cifar10_laptop", ["bacth_size=16"])
+  with pytest.raises(UserError, match="batch_size takes a int"):
+    experiments.load_preset("cifar10_laptop", ["batch_size=x"])
