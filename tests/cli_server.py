@@ -4,16 +4,18 @@ imports (jax, flax, Orbax, tfds) that each fresh interpreter pays.
 
     python tests/cli_server.py    # reads one JSON request a line on stdin, answers one JSON line on stdout
 
-A request: {"module", "args", "env", "cwd", "stdout", "stderr", "timeout"} (the last three: file paths and
-seconds). The child takes `env` as its whole environment, `cwd` as its directory and the two files as its
-stdout and stderr, runs the module as __main__ with its own sys.argv (its absl flags are defined and
-parsed afresh) and leaves the interpreter the normal way: atexit handlers run and non-daemon threads are
-joined, as at the end of `python -m`. JAX's backend is not started here (forking is safe) and reads
-XLA_FLAGS in the child; jax's own settings ($JAX_*) are read at import, here, so a request that changes
-one is refused. The answer: {"returncode"} (-N: killed by signal N), or {"timeout": true} after the
-child was killed at its timeout. A request {"together": [request, ...]} forks one child for each, all
-running at once (the processes of a multi-process run), and answers {"together": [answer, ...]} when all
-have ended.
+Requests and their answers:
+- {"start": command} forks a child for the command and answers {"pid"} at once. A command is
+  {"module", "args", "env", "cwd", "stdout", "stderr"} (the last two: file paths). The child takes `env`
+  as its whole environment, `cwd` as its directory and the two files as its stdout and stderr, runs the
+  module as __main__ with its own sys.argv (its absl flags are defined and parsed afresh) and leaves the
+  interpreter the normal way: atexit handlers run and non-daemon threads are joined, as at the end of
+  `python -m`. JAX's backend is not started here (forking is safe) and reads XLA_FLAGS in the child;
+  jax's own settings ($JAX_*) are read at import, here, so a command that changes one is refused.
+- {"wait": pid, "timeout": seconds} waits for that child: {"returncode"} (-N: killed by signal N), or
+  {"timeout": true} after it was killed at the timeout. Other children run on meanwhile (the processes
+  of a multi-process run, a run that a test kills while it runs another).
+- {"poll": pid}: {"returncode"} when it has ended, else {"running": true}.
 """
 import json
 import os
@@ -53,38 +55,41 @@ def _child(request):
   raise SystemExit(0)
 
 
-def _wait(pids, timeouts):
-  """The answers of the children `pids`, each killed at its own timeout (seconds from now)."""
-  start, answers = time.monotonic(), [None] * len(pids)
-  while None in answers:
-    for i, pid in enumerate(pids):
-      if answers[i] is not None:
-        continue
-      done, status = os.waitpid(pid, os.WNOHANG)
-      if done:
-        answers[i] = {"returncode": os.waitstatus_to_exitcode(status)}
-      elif time.monotonic() - start > timeouts[i]:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        answers[i] = {"timeout": True}
+def _ended(pid: int, block: bool):
+  done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+  return {"returncode": os.waitstatus_to_exitcode(status)} if done else None
+
+
+def _wait(pid: int, timeout: float):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    answer = _ended(pid, block=False)
+    if answer:
+      return answer
     time.sleep(0.02)
-  return answers
+  os.kill(pid, signal.SIGKILL)
+  os.waitpid(pid, 0)
+  return {"timeout": True}
 
 
-def _fork(request) -> int:
+def _start(command) -> dict:
+  sys.stdout.flush()  # nothing buffered that the child would write out again at its exit
   pid = os.fork()
   if pid == 0:
-    _child(request)  # raises SystemExit: the child never comes back into the server's loop
-  return pid
+    _child(command)  # raises SystemExit: the child never comes back into the server's loop
+  return {"pid": pid}
 
 
 def main():
   for line in sys.stdin:
     request = json.loads(line)
-    requests = request.get("together", [request])
-    sys.stdout.flush()  # nothing buffered that a child would write out again at its exit
-    answers = _wait([_fork(r) for r in requests], [r["timeout"] for r in requests])
-    print(json.dumps({"together": answers} if "together" in request else answers[0]), flush=True)
+    if "start" in request:
+      answer = _start(request["start"])
+    elif "wait" in request:
+      answer = _wait(request["wait"], request["timeout"])
+    else:
+      answer = _ended(request["poll"], block=False) or {"running": True}
+    print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":

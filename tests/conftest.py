@@ -1,9 +1,11 @@
 """Shared test setup: a persistent XLA compilation cache (tests compile the same tiny models many times,
 also in subprocesses), a fresh metrics cache, tiny configs and image folders."""
 import os
+import signal
 import sys
 import tempfile
 import threading
+import time
 
 _CACHE = os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
@@ -104,9 +106,9 @@ def tiny_config(model_args=None, **overrides):
 # streaming 26, augment 23; the rest under 22. In the order of 2026-12-01 (the first five and
 # multiprocess, cli, learning, evaluate) train_features ran last, alone, for the suite's last 28 s.
 _LONGEST_FIRST = ("test_presets.py", "test_cli.py", "test_learning.py", "test_benchmarks.py",
-                  "test_parallel.py", "test_metrics_inception.py", "test_multiprocess.py", "test_train_features.py",
-                  "test_layers.py", "test_evaluate.py", "test_models_resnet.py", "test_fault_drills.py",
-                  "test_streaming.py", "test_augment.py")
+                  "test_parallel.py", "test_metrics_inception.py", "test_multiprocess.py",
+                  "test_train_features.py", "test_layers.py", "test_evaluate.py", "test_models_resnet.py",
+                  "test_fault_drills.py", "test_streaming.py", "test_augment.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -168,52 +170,96 @@ _cli_server = None
 _cli_server_lock = threading.Lock()  # one request at a time on its pipes, whichever thread asks
 
 
-def run_cli(module, *args, env=None, timeout=300):
-  """Runs `python -m module args` from the repo; returns the CompletedProcess. The process is forked
-  from one that has imported gan_jax's libraries (cli_server.py, started on the first call): ~3.5 s less
-  per command."""
-  return run_cli_together(module, [args], env=env, timeout=timeout)[0]
-
-
-def run_cli_together(module, args_lists, env=None, timeout=300):
-  """As run_cli, for several commands running at once (the processes of one multi-process run); returns
-  their CompletedProcesses when all have ended. Each command's output goes to files, not to pipes: one
-  blocked on a full pipe would stall the others in a collective."""
-  with _cli_server_lock:
-    return _run_in_cli_server(module, args_lists, env, timeout)
-
-
-def _run_in_cli_server(module, args_lists, env, timeout):
+def _ask_cli_server(request: dict) -> dict:
   import json  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   global _cli_server
-  if _cli_server is None or _cli_server.poll() is not None:
-    _cli_server = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "cli_server.py")], cwd=REPO,
-                                   env=dict(os.environ, PYTHONPATH=REPO), stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True)
-  with tempfile.TemporaryDirectory() as scratch:
-    requests = [dict(module=module, args=list(args), env=dict(os.environ, **(env or {})), cwd=REPO,
-                     stdout=os.path.join(scratch, f"stdout_{i}"), stderr=os.path.join(scratch, f"stderr_{i}"),
-                     timeout=timeout) for i, args in enumerate(args_lists)]
-    _cli_server.stdin.write(json.dumps({"together": requests}) + "\n")
+  with _cli_server_lock:
+    if _cli_server is None or _cli_server.poll() is not None:
+      _cli_server = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "cli_server.py")], cwd=REPO,
+                                     env=dict(os.environ, PYTHONPATH=REPO), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+    _cli_server.stdin.write(json.dumps(request) + "\n")
     _cli_server.stdin.flush()
     answer = _cli_server.stdout.readline()
     if not answer:
-      raise RuntimeError(f"tests/cli_server.py ended (exit status {_cli_server.wait()}) running {module}")
-    results = []
-    for request, args, answer in zip(requests, args_lists, json.loads(answer)["together"]):
-      with open(request["stdout"]) as f_out, open(request["stderr"]) as f_err:
-        stdout, stderr = f_out.read(), f_err.read()
-      if answer.get("timeout"):
-        raise subprocess.TimeoutExpired([module, *args], timeout, stdout, stderr)
-      results.append(subprocess.CompletedProcess([module, *args], answer["returncode"], stdout, stderr))
-  return results
+      raise RuntimeError(f"tests/cli_server.py ended (exit status {_cli_server.wait()}) on a {list(request)} "
+                         "request")
+    return json.loads(answer)
+
+
+class CliProcess:
+  """`python -m module args` from `cwd` (default: the repo), running: forked from a process that has
+  imported gan_jax's libraries (cli_server.py, started on the first command), ~3.5 s less per command
+  than a fresh interpreter. Its stdout and stderr go to files, never to pipes (a process blocked on a
+  full pipe would stall the others of a multi-process run in a collective)."""
+
+  def __init__(self, module, *args, env=None, cwd=REPO):
+    self.args = [module, *args]
+    self._scratch = tempfile.TemporaryDirectory()
+    self._files = {name: os.path.join(self._scratch.name, name) for name in ("stdout", "stderr")}
+    for path in self._files.values():
+      open(path, "w").close()
+    command = dict(module=module, args=list(args), env=dict(os.environ, **(env or {})), cwd=str(cwd),
+                   **self._files)
+    self.pid = _ask_cli_server({"start": command})["pid"]
+    self.returncode = None
+
+  def poll(self):
+    """The exit status once the process has ended (-N: killed by signal N), else None."""
+    if self.returncode is None:
+      self.returncode = _ask_cli_server({"poll": self.pid}).get("returncode")
+    return self.returncode
+
+  def lines(self, stream="stderr"):
+    """The lines the process writes to `stream`, as it writes them, until it has ended."""
+    with open(self._files[stream]) as f:
+      partial = ""
+      while True:
+        partial += f.readline()
+        if partial.endswith("\n"):
+          yield partial
+          partial = ""
+        elif self.poll() is not None:
+          rest = partial + f.read()
+          yield from rest.splitlines(keepends=True)
+          return
+        else:
+          time.sleep(0.05)
+
+  def send_signal(self, signum):
+    """As Popen.send_signal: nothing once the process has ended."""
+    if self.returncode is None:
+      try:
+        os.kill(self.pid, signum)
+      except ProcessLookupError:  # ended and reaped by the server since
+        pass
+
+  def kill(self):
+    self.send_signal(signal.SIGKILL)
+
+  def wait(self, timeout=300):
+    """The CompletedProcess once the process has ended; killed and TimeoutExpired after `timeout` s."""
+    import subprocess  # pylint: disable=g-import-not-at-top
+    if self.returncode is None:
+      answer = _ask_cli_server({"wait": self.pid, "timeout": timeout})
+      self.returncode = answer.get("returncode")
+    with open(self._files["stdout"]) as out, open(self._files["stderr"]) as err:
+      stdout, stderr = out.read(), err.read()
+    if self.returncode is None:
+      raise subprocess.TimeoutExpired(self.args, timeout, stdout, stderr)
+    self._scratch.cleanup()
+    return subprocess.CompletedProcess(self.args, self.returncode, stdout, stderr)
+
+
+def run_cli(module, *args, env=None, timeout=300):
+  """Runs `python -m module args` from the repo (a CliProcess) to its end; returns the CompletedProcess."""
+  return CliProcess(module, *args, env=env).wait(timeout)
 
 
 def run_cli_cases(module, cases):
   """[run_cli(module, *args) for args in cases], for the many bad-input cases; each result has the
   seconds its command took as `.seconds`."""
-  import time  # pylint: disable=g-import-not-at-top
   results = []
   for args in cases:
     start = time.time()

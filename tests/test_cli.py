@@ -2,12 +2,10 @@
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, TINY_FLAGS, damage_checkpoint, run_cli, run_cli_cases, xla_flags_with_devices
+from conftest import TINY_FLAGS, CliProcess, damage_checkpoint, run_cli, run_cli_cases, xla_flags_with_devices
 
 
 def _error_line(result):
@@ -132,23 +130,22 @@ def test_divergence_stops_the_run_and_saves_nothing_from_it(tmp_path, image_data
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, image_dataset):
   data_dir, name = image_dataset
   workdir = tmp_path / "run"
-  args = [sys.executable, "-m", "gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
-          f"--workdir={workdir}", "--batch_size=4", "--num_steps=100000", "--checkpoint_every=50000",
-          "--sample_every=50000", *TINY_FLAGS[:-3], "--steps_per_call=100", "--log_every=100"]
-  process = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
-  for line in process.stderr:  # wait until the second call runs
+  args = [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4",
+          "--checkpoint_every=50000", "--sample_every=50000", *TINY_FLAGS[:-3], "--steps_per_call=100",
+          "--log_every=100"]
+  process = CliProcess("gan_jax.main", *args, "--num_steps=100000")
+  for line in process.lines():  # wait until the second call runs
     if "step 100/" in line:
       break
   process.send_signal(signal.SIGTERM)
-  _, stderr = process.communicate(timeout=120)
-  assert process.returncode == 0, stderr[-2000:]
-  assert "Stopped by SIGTERM" in stderr
+  result = process.wait(timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Stopped by SIGTERM" in result.stderr
   saved = [int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()]
   # On CPU the stop comes after the current step, not at the end of the 100-step call.
   assert len(saved) == 1 and 100 < saved[0] < 200, saved
   # The same command continues from there (here to a nearer end).
-  result = run_cli("gan_jax.main", *[a for a in args[3:] if not a.startswith("--num_steps")],
-                   f"--num_steps={saved[0] + 5}")
+  result = run_cli("gan_jax.main", *args, f"--num_steps={saved[0] + 5}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert f"Resuming {workdir} from step {saved[0]}" in result.stderr
   assert os.path.exists(workdir / "export" / "generator")
@@ -157,20 +154,19 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, image_dataset)
 def test_a_killed_run_resumes_and_its_workdir_is_taken_over(tmp_path, image_dataset):
   data_dir, name = image_dataset
   workdir = tmp_path / "run"
-  args = [sys.executable, "-m", "gan_jax.main", f"--dataset={name}", f"--data_dir={data_dir}",
-          f"--workdir={workdir}", "--batch_size=4", "--num_steps=100000", *TINY_FLAGS]
-  process = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
-  for line in process.stderr:  # kill -9 once checkpoints exist, maybe while one is being written
+  args = [f"--dataset={name}", f"--data_dir={data_dir}", f"--workdir={workdir}", "--batch_size=4",
+          *TINY_FLAGS]
+  process = CliProcess("gan_jax.main", *args, "--num_steps=100000")
+  for line in process.lines():  # kill -9 once checkpoints exist, maybe while one is being written
     if "step 20/" in line:
       break
   # A second run on the same workdir is refused while this one holds it.
-  second = run_cli("gan_jax.main", *args[3:])
+  second = run_cli("gan_jax.main", *args, "--num_steps=100000")
   assert f"the workdir {workdir} is in use by another run (pid {process.pid}" in _error_line(second)
   process.kill()
-  process.communicate(timeout=60)
+  assert process.wait(timeout=60).returncode == -signal.SIGKILL
   saved = max(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit())
-  result = run_cli("gan_jax.main", *[a for a in args[3:] if not a.startswith("--num_steps")],
-                   f"--num_steps={saved + 5}")
+  result = run_cli("gan_jax.main", *args, f"--num_steps={saved + 5}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert "Taking over" in result.stderr and f"Resuming {workdir} from step {saved}" in result.stderr
 

@@ -3,15 +3,13 @@ and started again until it finishes ends exactly where an uninterrupted run ends
 import csv
 import os
 import random
-import subprocess
-import sys
 import threading
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from conftest import REPO, TINY_FLAGS, run_cli
+from conftest import TINY_FLAGS, CliProcess, run_cli
 
 NUM_STEPS = 40
 
@@ -32,14 +30,12 @@ def _logged_steps(workdir):
 def _run_until_killed(args, kill_after_line: str, delay: float) -> int:
   """Starts the run; SIGKILLs it `delay` s after it logs a line containing `kill_after_line`. Returns
   the exit code (0 when it finished first)."""
-  process = subprocess.Popen([sys.executable, "-m", "gan_jax.main", *args], cwd=REPO,
-                             stderr=subprocess.PIPE, text=True)
-  for line in process.stderr:
+  process = CliProcess("gan_jax.main", *args)
+  for line in process.lines():
     if kill_after_line in line:
       threading.Timer(delay, process.kill).start()
       break
-  process.communicate(timeout=300)
-  return process.returncode
+  return process.wait(timeout=300).returncode
 
 
 def test_killed_and_restarted_runs_end_bitwise_equal_to_an_uninterrupted_run(tmp_path, image_dataset):

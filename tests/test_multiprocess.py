@@ -13,7 +13,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from PIL import Image
 
-from conftest import TINY_FLAGS, run_cli, run_cli_together, xla_flags_with_devices
+from conftest import TINY_FLAGS, CliProcess, run_cli, xla_flags_with_devices
 
 
 def _free_port() -> int:
@@ -25,10 +25,10 @@ def _free_port() -> int:
 def _run_two_processes(args):
   """Runs the two processes to the end; returns their logs (stdout and stderr)."""
   port = _free_port()
-  results = run_cli_together(
-      "gan_jax.main", [[*args, "--distributed", f"--coordinator_address=127.0.0.1:{port}",
-                        "--num_processes=2", f"--process_id={i}"] for i in range(2)],
-      env={"XLA_FLAGS": xla_flags_with_devices(2)}, timeout=600)
+  env = {"XLA_FLAGS": xla_flags_with_devices(2)}
+  processes = [CliProcess("gan_jax.main", *args, "--distributed", f"--coordinator_address=127.0.0.1:{port}",
+                          "--num_processes=2", f"--process_id={i}", env=env) for i in range(2)]
+  results = [process.wait(timeout=600) for process in processes]
   for result in results:
     assert result.returncode == 0, result.stderr[-3000:]
   return [result.stdout + result.stderr for result in results]

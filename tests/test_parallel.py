@@ -4,17 +4,13 @@ calls (accelerators) the same as one-step calls (CPU), for data kept on the devi
 batches (multidevice_check.py)."""
 import json
 import os
-import subprocess
-import sys
 
-from conftest import REPO, xla_flags_with_devices
+from conftest import REPO, CliProcess, xla_flags_with_devices
 
 
 def test_eight_devices_match_one_device():
-  env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(8),
-             PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
-  result = subprocess.run([sys.executable, os.path.join(REPO, "tests", "multidevice_check.py")],
-                          env=env, capture_output=True, text=True, timeout=600, check=False)
+  result = CliProcess("multidevice_check", env={"XLA_FLAGS": xla_flags_with_devices(8)},
+                      cwd=os.path.join(REPO, "tests")).wait(timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   diffs = json.loads(result.stdout.strip().splitlines()[-1])
   # Differences relative to how far the run moved each part of the state (multidevice_check.py says why

@@ -5,8 +5,8 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -20,7 +20,7 @@ import pytest
 from gan_jax import checkpointing
 from gan_jax import generation
 from gan_jax import serve
-from conftest import ORBAX_CLOSED_LOOP, REPO, damage_checkpoint, TINY_FLAGS, run_cli, run_cli_cases
+from conftest import ORBAX_CLOSED_LOOP, CliProcess, damage_checkpoint, TINY_FLAGS, run_cli, run_cli_cases
 import headless_chromium
 
 CELL = 32 + 2  # a 32x32 image and the grid's padding
@@ -179,10 +179,9 @@ def test_an_unreadable_newest_checkpoint_is_skipped_and_left_where_it_is(workdir
 
 
 def test_command_line_serves_and_reports_bad_starts_in_one_line(workdir, tmp_path):
-  process = subprocess.Popen([sys.executable, "-m", "gan_jax.serve", f"--workdir={workdir}", "--port=0"],
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  process = CliProcess("gan_jax.serve", f"--workdir={workdir}", "--port=0")
   try:
-    banner = process.stdout.readline()
+    banner = next(process.lines("stdout"), "")
     match = re.search(r"step 10\) at (http://127\.0\.0\.1:(\d+)/)", banner)
     assert match, banner
     with urllib.request.urlopen(match.group(1) + "api/run", timeout=60) as response:
@@ -192,7 +191,7 @@ def test_command_line_serves_and_reports_bad_starts_in_one_line(workdir, tmp_pat
     assert in_use.stderr.strip() == (f"error: port {match.group(2)} on 127.0.0.1 is in use; choose another "
                                      "--port")
   finally:
-    process.terminate()
+    process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
 
   untrained = tmp_path / "untrained"
