@@ -55,15 +55,16 @@ def _child(request):
   raise SystemExit(0)
 
 
-def _ended(pid: int, block: bool):
-  done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+def _ended(pid: int):
+  """{"returncode"} of the child `pid` once it has ended, else None (never blocks)."""
+  done, status = os.waitpid(pid, os.WNOHANG)
   return {"returncode": os.waitstatus_to_exitcode(status)} if done else None
 
 
 def _wait(pid: int, timeout: float):
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline:
-    answer = _ended(pid, block=False)
+    answer = _ended(pid)
     if answer:
       return answer
     time.sleep(0.02)
@@ -88,7 +89,7 @@ def main():
     elif "wait" in request:
       answer = _wait(request["wait"], request["timeout"])
     else:
-      answer = _ended(request["poll"], block=False) or {"running": True}
+      answer = _ended(request["poll"]) or {"running": True}
     print(json.dumps(answer), flush=True)
 
 
