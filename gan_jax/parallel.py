@@ -1,9 +1,9 @@
 """Data parallelism over all devices (and hosts), with the dataset resident on the devices.
 
 Each host loads its own shard of the dataset once; every device keeps its host's shard and draws its part
-of the batch inside the compiled step, so training does no per-step host work. On accelerators a call
-fuses many steps into one compiled loop; on CPU it calls a one-step program per step (see
-DataParallel.fuses_steps). Two strategies run the same per-device program, with gradients and BatchNorm
+of the batch itself, so training does no per-step host work. On accelerators a call fuses many steps
+into one compiled loop; on CPU it calls, per step, a program that draws the rows and the one-step program
+of streamed input (see DataParallel.fuses_steps). Two strategies run the same per-device program, with gradients and BatchNorm
 statistics averaged over all devices:
 - "shard_map": jit over a (hosts, devices) mesh; state replicated, data sharded by host.
 - "pmap": the classic per-device program; state and data copied along a leading device axis.
@@ -58,43 +58,49 @@ def _per_device_order(state: GANState, images, *, host_batch):
   return in_memory.epoch_order(state.key, state.step // _epoch_steps(state, images, host_batch), images.shape[0])
 
 
-def _per_device_steps(state: GANState, order, images, labels, *, steps, local_batch, host_batch,
-                      devices_per_host, constant_batch, regularize=None):
-  """Runs `steps` train steps on this device's replica; returns the state, the epoch order it ends in and
-  per-step metrics.
+def _device_rows(step, key, order, images, labels, *, axis_name, d_steps, local_batch, host_batch,
+                 devices_per_host, constant_batch):
+  """This device's rows of train step `step`: (the epoch order it is in, images, labels).
 
   images: this host's shard (N, ...), uint8 images or float data. order: the order in which the epoch
-  of state.step visits the shard (_per_device_order); it is carried from step to step and recomputed
-  only when an epoch starts (a permutation of 50,000 costs ~35 ms on a CPU). A step reads d_steps
-  consecutive host batches of the order (one per D update); device i of the host takes rows
+  of the step before visits the shard (_per_device_order); it is carried from step to step and
+  recomputed only when an epoch starts (a permutation of 50,000 costs ~35 ms on a CPU). A step reads
+  d_steps consecutive host batches of the order (one per D update); device i of the host takes rows
   [i * local_batch, (i + 1) * local_batch) of each, so every D update sees the same global batch on any
-  number of devices. `regularize` (one step only) is passed to train_step.
+  number of devices.
   """
-  d_steps = state.settings.d_steps
   num_examples = images.shape[0]
-  epoch_steps = _epoch_steps(state, images, host_batch)
-  device_in_host = jax.lax.axis_index(state.axis_name) % devices_per_host
+  epoch_steps = steps_per_epoch(num_examples, host_batch, d_steps)
+  device_in_host = jax.lax.axis_index(axis_name) % devices_per_host
   within_step = (jnp.arange(d_steps)[:, None] * host_batch + device_in_host * local_batch
                  + jnp.arange(local_batch)[None, :]).reshape(-1)
+  if constant_batch:  # benchmark mode: the same batch every step, to measure what input costs
+    indices = within_step % num_examples
+  else:
+    order = jax.lax.cond(step % epoch_steps == 0,
+                         lambda: in_memory.epoch_order(key, step // epoch_steps, num_examples),
+                         lambda: order)
+    indices = jnp.take(order, (step % epoch_steps) * host_batch * d_steps + within_step)
+  return order, images[indices], labels[indices]
+
+
+def _per_device_steps(state: GANState, order, images, labels, *, steps, **rows):
+  """Runs `steps` train steps on this device's replica in one compiled loop, each reading its rows
+  (_device_rows, which takes `rows`); returns the state, the epoch order it ends in and per-step
+  metrics."""
 
   def one_step(carry, _):
     state, order = carry
-    if constant_batch:  # benchmark mode: the same batch every step, to measure what input costs
-      indices = within_step % num_examples
-    else:
-      order = jax.lax.cond(state.step % epoch_steps == 0,
-                           lambda: in_memory.epoch_order(state.key, state.step // epoch_steps, num_examples),
-                           lambda: order)
-      indices = jnp.take(order, (state.step % epoch_steps) * host_batch * d_steps + within_step)
-    batch = {"image": in_memory.to_model_range(images[indices]), "label": labels[indices]}
-    state, metrics = train_step(state, batch, step_key(state.key, state.step), regularize)
+    order, step_images, step_labels = _device_rows(state.step, state.key, order, images, labels,
+                                                   axis_name=state.axis_name, d_steps=state.settings.d_steps,
+                                                   **rows)
+    batch = {"image": in_memory.to_model_range(step_images), "label": step_labels}
+    state, metrics = train_step(state, batch, step_key(state.key, state.step))
     return (state, order), metrics
 
   if steps == 1:  # no loop (see DataParallel.fuses_steps)
     (state, order), metrics = one_step((state, order), None)
     return state, order, jax.tree.map(lambda m: m[None], metrics)
-  if regularize is not None:
-    raise ValueError("regularize is decided per step: pass it with steps=1 only")
   (state, order), metrics = jax.lax.scan(one_step, (state, order), None, length=steps)
   return state, order, metrics
 
@@ -107,7 +113,7 @@ class DataParallel:
   fuse_steps: Optional[bool] = None  # run a call's steps as one compiled loop; None: off on CPU only
 
   def __post_init__(self):
-    self._compiled = {}  # (global batch, steps, constant batch, lazy penalty due) or ('order', host batch)
+    self._compiled = {}  # (global batch, steps, constant batch), ('batch' | 'rows' | 'order', ...)
     self._last_order = None  # ((step, PRNG key, host batch), epoch order) at the end of the last call
     if self.strategy not in STRATEGIES:
       raise ValueError(f"unknown parallelism '{self.strategy}'; use one of {STRATEGIES}")
@@ -170,10 +176,13 @@ class DataParallel:
       if self.fuses_steps:
         state, order, metrics = self._compile(global_batch, steps, constant_batch)(state, order, images, labels)
       else:
+        # The rows of a step are drawn by a program of their own, and the step is the streamed input's
+        # program: one train-step program per run whichever the input path.
+        draw_rows = self._compile_rows(global_batch, constant_batch, state.settings.d_steps)
         def one_step(carry, regularize):
           state, order = carry
-          state, order, metrics = self._compile(global_batch, 1, constant_batch, regularize)(
-              state, order, images, labels)
+          order, step_images, step_labels = draw_rows(state.step, state.key, order, images, labels)
+          state, metrics = self._compile_batch_step(global_batch, regularize)(state, step_images, step_labels)
           return (state, order), metrics
         (state, order), metrics = _host_loop((state, order), state.settings, step, steps, one_step,
                                              should_stop)
@@ -263,16 +272,43 @@ class DataParallel:
         self._compiled[cache_key] = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices)
     return self._compiled[cache_key](state, images)
 
-  def _compile(self, global_batch: int, steps: int, constant_batch: bool, regularize=None) -> Callable:
-    """The compiled f(state, order, images, labels) -> (state, order, metrics); one per argument set."""
-    cache_key = (global_batch, steps, constant_batch, regularize)
+  def _rows_settings(self, global_batch: int, constant_batch: bool) -> dict:
+    local_batch = global_batch // self.num_global
+    return dict(local_batch=local_batch, host_batch=local_batch * self.num_local,
+                devices_per_host=self.num_local, constant_batch=constant_batch)
+
+  def _compile_rows(self, global_batch: int, constant_batch: bool, d_steps: int) -> Callable:
+    """The compiled f(step, key, order, images, labels) -> (order, images, labels) of the host loop: the
+    rows of a step on each device, in the layout of batch_placer's batches."""
+    cache_key = ("rows", global_batch, constant_batch, d_steps)
     if cache_key in self._compiled:
       return self._compiled[cache_key]
-    local_batch = global_batch // self.num_global
-    per_device = functools.partial(
-        _per_device_steps, steps=steps, local_batch=local_batch,
-        host_batch=local_batch * self.num_local, devices_per_host=self.num_local,
-        constant_batch=constant_batch, regularize=regularize)
+    per_device = functools.partial(_device_rows, axis_name=self.axis_name, d_steps=d_steps,
+                                   **self._rows_settings(global_batch, constant_batch))
+    if self.strategy == "shard_map":
+      def on_host_shard(step, key, order, images, labels):
+        order, step_images, step_labels = per_device(step, key, order[0], images[0], labels[0])
+        return order[None], step_images, step_labels
+      # out_shardings as batch_placer's, spelt the same: jax simplifies the shard_map's to P("devices")
+      # on one host, and the train step, compiled for other input shardings, would compile again.
+      batch_sharding = NamedSharding(self.mesh, P(MESH_AXES))
+      function = jax.jit(jax.shard_map(on_host_shard, mesh=self.mesh,
+                                       in_specs=(P(), P(), P("hosts"), P("hosts"), P("hosts")),
+                                       out_specs=(P("hosts"), P(MESH_AXES), P(MESH_AXES)), check_vma=False),
+                         out_shardings=(NamedSharding(self.mesh, P("hosts")), batch_sharding, batch_sharding),
+                         donate_argnums=(2,))
+    else:
+      function = jax.pmap(per_device, axis_name=_PMAP_AXIS, devices=self.devices, donate_argnums=(2,))
+    self._compiled[cache_key] = function
+    return function
+
+  def _compile(self, global_batch: int, steps: int, constant_batch: bool) -> Callable:
+    """The compiled f(state, order, images, labels) -> (state, order, metrics) of fused steps."""
+    cache_key = (global_batch, steps, constant_batch)
+    if cache_key in self._compiled:
+      return self._compiled[cache_key]
+    per_device = functools.partial(_per_device_steps, steps=steps,
+                                   **self._rows_settings(global_batch, constant_batch))
     if self.strategy == "shard_map":
       def on_host_shard(state, order, images, labels):
         state, order, metrics = per_device(state, order[0], images[0], labels[0])
