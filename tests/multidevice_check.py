@@ -4,8 +4,11 @@ loop, and on 8 devices from streamed batches (placed from the host by DataParall
 prints how far each run's state is from the 1-device run's; then the same for a run with a planted bug
 (one device's labels off by one), which the test must tell apart.
 
-R1 is applied every step: lazily (reg_every > 1) each host-loop run would compile two programs, and
-the host's and the device's decision of a lazy step are compared in test_train_features.py.
+On CPU the in-memory and the streamed runs of a strategy share one train-step program (parallel.py: the
+in-memory rows are drawn by a program of their own), so the streamed runs check batch_placer's
+placement against the rows program's, and compile only once. R1 is applied every step: lazily
+(reg_every > 1) each host-loop run would compile two programs, and the host's and the device's decision
+of a lazy step are compared in test_train_features.py.
 
 The run switches on everything that draws randomness or averages over the batch: class-conditional
 models, dropout, spectral norm, two D updates per step, DiffAugment with ADA, R1, instance noise,
