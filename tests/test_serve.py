@@ -23,7 +23,7 @@ from gan_jax import serve
 from conftest import ORBAX_CLOSED_LOOP, CliProcess, damage_checkpoint, TINY_FLAGS, run_cli, run_cli_cases
 import headless_chromium
 
-CELL = 32 + 2  # a 32x32 image and the grid's padding
+CELL = 8 + 2  # an 8x8 image (TINY_FLAGS) and the grid's padding
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_page_and_run_summary(server):
   run = json.loads(body)
   assert status == 200 and run["step"] == 10 and run["class_names"] == ["cat", "dog"]
   assert run["losses"]["step"] == [5, 10] and len(run["losses"]["d_loss"]) == 2
-  assert run["config"]["latent_dim"] == 16 and run["image_shape"] == [32, 32, 3] and run["metrics"] == []
+  assert run["config"]["latent_dim"] == 16 and run["image_shape"] == [8, 8, 3] and run["metrics"] == []
 
 
 def test_sample_grids(server):

@@ -117,7 +117,7 @@ def test_random_mirror_flips_about_half_the_images():
 
 def _train(workdir, dataset_dir, **overrides):
   data_dir, name = dataset_dir
-  config = tiny_config(dataset=name, data_dir=data_dir, image_size=64, input_pipeline="stream",
+  config = tiny_config(dataset=name, data_dir=data_dir, image_size=8, input_pipeline="stream",
                        batch_size=8, mirror=True, **overrides)
   return trainer.train_and_evaluate(config, str(workdir))
 
