@@ -1,5 +1,5 @@
-"""Every preset in experiments/ trains end to end under tfds's mock CIFAR-10 (shrunk to tiny widths and a
-few steps), or, where it is another preset with other settings, builds its train step; and
+"""Every preset in experiments/ trains end to end under tfds's mock CIFAR-10 (shrunk to tiny widths, 8x8
+images and a few steps), or, where it is another preset with other settings, builds its train step; and
 `python -m gan_jax.sample` works on a conditional run."""
 import csv
 import importlib
