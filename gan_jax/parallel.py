@@ -3,8 +3,8 @@
 Each host loads its own shard of the dataset once; every device keeps its host's shard and draws its part
 of the batch itself, so training does no per-step host work. On accelerators a call fuses many steps
 into one compiled loop; on CPU it calls, per step, a program that draws the rows and the one-step program
-of streamed input (see DataParallel.fuses_steps). Two strategies run the same per-device program, with gradients and BatchNorm
-statistics averaged over all devices:
+of streamed input (see DataParallel.fuses_steps). Two strategies run the same per-device program, with
+gradients and BatchNorm statistics averaged over all devices:
 - "shard_map": jit over a (hosts, devices) mesh; state replicated, data sharded by host.
 - "pmap": the classic per-device program; state and data copied along a leading device axis.
 """

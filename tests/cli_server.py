@@ -12,8 +12,9 @@ Requests and their answers:
   `python -m` does, up to freeing its memory: the exit status and message of its SystemExit (or the
   traceback of another exception, status 1), non-daemon threads joined, atexit handlers run, stdio
   flushed; then os._exit, which skips the teardown of the preloaded modules (that alone took ~0.65 s
-  a command; the command of a bad-input case itself ~0.04 s; AMD EPYC, AVX2, 2026-12-06). JAX's backend is not started here (forking is safe) and reads XLA_FLAGS in the child;
-  jax's own settings ($JAX_*) are read at import, here, so a command that changes one is refused.
+  a command; the command of a bad-input case itself ~0.04 s; AMD EPYC, AVX2, 2026-12-06). JAX's backend
+  is not started here (forking is safe) and reads XLA_FLAGS in the child; jax's own settings ($JAX_*)
+  are read at import, here, so a command that changes one is refused.
 - {"wait": pid, "timeout": seconds} waits for that child: {"returncode"} (-N: killed by signal N), or
   {"timeout": true} after it was killed at the timeout. Other children run on meanwhile (the processes
   of a multi-process run, a run that a test kills while it runs another).

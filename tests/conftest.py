@@ -76,24 +76,25 @@ def damage_checkpoint(directory):
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-# Command-line overrides that make any run tiny. 8x8 images: DCGAN's smallest size, one resolution step in
-# G and D (the data pipeline resizes the 32x32 test images). Measured 2026-12-06 (AMD EPYC, 2 cores, AVX2,
-# no AVX-512; -O0, no cache): the tiny train step lowers in 1.5 s and compiles in 3.4 s at 32x32, in
-# 0.5 and 1.7 s at 8x8.
-TINY_FLAGS = ["--config.g_width=8", "--config.d_width=8", "--latent_dim=16", "--config.image_size=8",
-              "--steps_per_call=5", "--log_every=5", "--sample_every=5", "--checkpoint_every=5",
-              "--config.num_samples=16"]
+# Command-line overrides that make any run tiny. 8x8 images (TINY_IMAGE_SIZE): DCGAN's smallest size, one
+# resolution step in G and D (the data pipeline resizes the 32x32 test images). Measured 2026-12-06 (AMD
+# EPYC, 2 cores, AVX2, no AVX-512; -O0, no cache): the tiny train step lowers in 1.5 s and compiles in
+# 3.4 s at 32x32, in 0.5 and 1.7 s at 8x8.
+TINY_IMAGE_SIZE = 8
+TINY_FLAGS = ["--config.g_width=8", "--config.d_width=8", "--latent_dim=16",
+              f"--config.image_size={TINY_IMAGE_SIZE}", "--steps_per_call=5", "--log_every=5", "--sample_every=5",
+              "--checkpoint_every=5", "--config.num_samples=16"]
 
 
 def tiny_config(model_args=None, **overrides):
-  """The dcgan preset at tiny widths and 8x8 images (TINY_FLAGS) with config `overrides`; `model_args` sets the architecture's own
-  settings (those of overrides["model"] where that switches the architecture)."""
+  """The dcgan preset at tiny widths and TINY_IMAGE_SIZE with config `overrides`; `model_args` sets the
+  architecture's own settings (those of overrides["model"] where that switches the architecture)."""
   import ml_collections  # pylint: disable=g-import-not-at-top
   from experiments import dcgan  # pylint: disable=g-import-not-at-top
   from gan_jax import models  # pylint: disable=g-import-not-at-top
   config = dcgan.get_config()
-  config.update(dict(g_width=8, d_width=8, latent_dim=16, image_size=8, batch_size=16, num_steps=10,
-                     steps_per_call=5, log_every=5, sample_every=5, checkpoint_every=5,
+  config.update(dict(g_width=8, d_width=8, latent_dim=16, image_size=TINY_IMAGE_SIZE, batch_size=16,
+                     num_steps=10, steps_per_call=5, log_every=5, sample_every=5, checkpoint_every=5,
                      num_samples=16))
   if overrides.get("model", config.model) != config.model:
     config.model_args = ml_collections.ConfigDict(models.switch_args(config.model_args, overrides["model"]))

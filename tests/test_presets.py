@@ -25,13 +25,10 @@ from gan_jax import sample
 from gan_jax import trainer
 from gan_jax.train import create_train_state, train_step
 from gan_jax.errors import UserError
-from conftest import REPO, run_cli
+from conftest import REPO, TINY_IMAGE_SIZE as TINY_SIZE, run_cli
 
 PRESETS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "experiments"))
                  if f.endswith(".py") and not f.startswith("_"))
-
-
-TINY_SIZE = 8
 
 
 def tiny_preset(name, **overrides):
@@ -212,7 +209,8 @@ def test_conditional_preset_draws_one_row_per_class(conditional_run):
 
 def test_sample_cli_writes_grids_gifs_and_npz(conditional_run, tmp_path):
   grid = sample.write_samples(str(conditional_run), str(tmp_path / "cats.png"), num=9, class_value="cat")
-  assert Image.open(grid).size == (2 * (3 * (TINY_SIZE + 2) + 2),) * 2
+  cell = TINY_SIZE + 2
+  assert Image.open(grid).size == (2 * (3 * cell + 2),) * 2
   walk = sample.write_samples(str(conditional_run), str(tmp_path / "walk.gif"), num=4, keyframes=2, frames=3)
   assert len(imageio.mimread(walk)) == 6
   npz = np.load(sample.write_samples(str(conditional_run), str(tmp_path / "s.npz"), num=23))

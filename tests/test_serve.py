@@ -20,10 +20,11 @@ import pytest
 from gan_jax import checkpointing
 from gan_jax import generation
 from gan_jax import serve
-from conftest import ORBAX_CLOSED_LOOP, CliProcess, damage_checkpoint, TINY_FLAGS, run_cli, run_cli_cases
+from conftest import (ORBAX_CLOSED_LOOP, CliProcess, damage_checkpoint, TINY_FLAGS, TINY_IMAGE_SIZE, run_cli,
+                      run_cli_cases)
 import headless_chromium
 
-CELL = 8 + 2  # an 8x8 image (TINY_FLAGS) and the grid's padding
+CELL = TINY_IMAGE_SIZE + 2  # an image of the tiny run (TINY_FLAGS) and the grid's padding
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,8 @@ def test_page_and_run_summary(server):
   run = json.loads(body)
   assert status == 200 and run["step"] == 10 and run["class_names"] == ["cat", "dog"]
   assert run["losses"]["step"] == [5, 10] and len(run["losses"]["d_loss"]) == 2
-  assert run["config"]["latent_dim"] == 16 and run["image_shape"] == [8, 8, 3] and run["metrics"] == []
+  assert run["config"]["latent_dim"] == 16 and run["metrics"] == []
+  assert run["image_shape"] == [TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3]
 
 
 def test_sample_grids(server):

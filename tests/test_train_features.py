@@ -8,20 +8,21 @@ import pytest
 from gan_jax import losses
 from gan_jax import train
 from gan_jax.train import create_train_state, d_update, train_step
-from conftest import tiny_config
+from conftest import TINY_IMAGE_SIZE, tiny_config
 
 BATCH = 8
 
 
-# 8x8 images, as tiny_config's: this file took 62.5 s at 16x16 and 48.1 s at 8x8 (AMD EPYC, AVX2, cold
+# tiny_config's image size (8x8): this file took 62.5 s at 16x16 and 48.1 s at 8x8 (AMD EPYC, AVX2, cold
 # cache, `-n 0`, 2026-12-06).
 def _state(num_classes=0, **overrides):
-  return create_train_state(tiny_config(**overrides), jax.random.PRNGKey(0), (8, 8, 3),
-                            num_classes=num_classes)
+  return create_train_state(tiny_config(**overrides), jax.random.PRNGKey(0),
+                            (TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3), num_classes=num_classes)
 
 
 def _batch(n=BATCH, label=0, seed=1):
-  return {"image": jax.random.uniform(jax.random.PRNGKey(seed), (n, 8, 8, 3), minval=-1, maxval=1),
+  shape = (n, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)
+  return {"image": jax.random.uniform(jax.random.PRNGKey(seed), shape, minval=-1, maxval=1),
           "label": jnp.full(n, label, jnp.int32)}
 
 

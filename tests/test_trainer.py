@@ -19,7 +19,7 @@ from gan_jax import artifacts
 from gan_jax import generation
 from gan_jax import trainer
 from gan_jax.errors import UserError
-from conftest import ORBAX_CLOSED_LOOP, damage_checkpoint, tiny_config
+from conftest import ORBAX_CLOSED_LOOP, TINY_IMAGE_SIZE, damage_checkpoint, tiny_config
 
 
 def _train(workdir, **overrides):
@@ -49,7 +49,8 @@ def test_run_leaves_every_artifact(runs):
   grid = Image.open(workdir / "samples" / samples[-1])
   grid.verify()
   real = np.asarray(Image.open(workdir / "real_samples.png"))
-  assert real.shape[:2] == (2 * (5 * (8 + 2) + 2),) * 2  # 5x5 grid of 8x8 images (TINY_FLAGS), 2-pixel padding, upscaled 2x
+  # A 5x5 grid of the tiny run's images, 2-pixel padding, upscaled 2x.
+  assert real.shape[:2] == (2 * (5 * (TINY_IMAGE_SIZE + 2) + 2),) * 2
   frames = imageio.mimread(workdir / "progress.gif")
   assert len(frames) == 4
   Image.open(workdir / "losses.png").verify()
